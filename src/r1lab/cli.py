@@ -1,0 +1,169 @@
+"""The ``r1lab`` command line. Wires configs to stages; owns no math.
+
+    r1lab pretrain [--config FILE] [--out DIR] [key=value ...]
+    r1lab zero     [--config FILE] [--out DIR] [key=value ...]
+    r1lab eval     --model DIR (--task NAME | --data FILE) [--samples K] [--temperature T] [--top-p P]
+                   [--max-new-tokens N] [--examples N] [--template NAME] [--out FILE.json]
+                   [--config FILE] [key=value ...]
+
+User errors print one line ``error: ...`` and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from r1lab.errors import UserError
+
+
+def _common(p: argparse.ArgumentParser, default_out: str) -> None:
+    p.add_argument("--config", help="YAML config file")
+    p.add_argument("--out", default=default_out, help=f"run directory (default: {default_out})")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. zero.steps=20")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="r1lab", description="DeepSeek-R1 end to end, from a laptop CPU to GPUs.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    _common(sub.add_parser("pretrain", help="pretrain the tiny base model on the reasoning world"), "runs/pretrain")
+    _common(sub.add_parser("zero", help="R1-Zero: pretrain base if needed, GRPO with rule rewards, evaluate"), "runs/zero")
+    ev = sub.add_parser("eval", help="evaluate a model with the R1 protocol (pass@1 over k samples, cons@k)")
+    ev.add_argument("--config", help="YAML file with any of the keys below (flags win over it)")
+    ev.add_argument("--model", help="model directory (Hugging Face format)")
+    src = ev.add_mutually_exclusive_group()
+    src.add_argument("--task", help="task name (arith, countdown_gen, countdown, math500, aime24, amc23, gsm8k, code)")
+    src.add_argument("--data", help="JSONL file with problem/prompt and answer per line")
+    ev.add_argument("--samples", type=int, help="k samples per problem (default 8)")
+    ev.add_argument("--temperature", type=float, help="default 0.6 (the paper's)")
+    ev.add_argument("--top-p", dest="top_p", type=float, help="default 0.95 (the paper's)")
+    ev.add_argument("--max-new-tokens", dest="max_new_tokens", type=int, help="default 512")
+    ev.add_argument("--examples", type=int, help="number of problems (default: all; 200 for generated tasks)")
+    ev.add_argument("--template", help="prompt template: r1zero (default), qa, bare")
+    ev.add_argument("--data-dir", dest="data_dir", help="benchmark data directory (else $R1LAB_DATA)")
+    ev.add_argument("--seed", type=int)
+    ev.add_argument("--out", help="write the full results (with per-example rows) to this JSON file")
+    ev.add_argument("overrides", nargs="*", metavar="key=value", help="the same keys as the flags, e.g. samples=16")
+    return ap
+
+
+def cmd_pretrain(args) -> int:
+    from r1lab.config import load_config
+    from r1lab.pipeline.progress import progress_bar
+    from r1lab.pipeline.stage import mark_done, write_config
+    from r1lab.train.pretrain import PretrainConfig, pretrain
+
+    cfg = load_config(PretrainConfig, args.config, args.overrides)
+    out = Path(args.out)
+    _guard_out_dir(out, "pretrain")
+    write_config(out, cfg)
+    with progress_bar("pretrain", cfg.steps) as bar:
+        info = pretrain(cfg, out, progress=bar)
+    mark_done(out, {"model": str(out / "model"), **info})
+    print(json.dumps(info))
+    return 0
+
+
+def cmd_zero(args) -> int:
+    from r1lab.config import load_config
+    from r1lab.pipeline.zero import ZeroRecipe, run_zero
+
+    cfg = load_config(ZeroRecipe, args.config, args.overrides)
+    summary = run_zero(cfg, args.out)
+    print(json.dumps({"base": summary["base"], "final": summary["final"], "seconds": round(summary["seconds"], 1)}, indent=2))
+    print(f"summary: {Path(args.out) / 'summary.json'}   curves: {Path(args.out) / 'zero_curves.png'}")
+    return 0
+
+
+@dataclass
+class EvalJob:
+    """``r1lab eval`` settings: defaults < --config YAML < key=value overrides < flags."""
+
+    model: str | None = None
+    task: str | None = None
+    data: str | None = None
+    samples: int = 8
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_new_tokens: int = 512
+    examples: int | None = None
+    template: str = "r1zero"
+    data_dir: str | None = None
+    seed: int = 1234
+    out: str | None = None
+
+    def validate(self) -> None:
+        from r1lab.config import require
+
+        require(self.model is not None, "model", "is required (--model DIR)")
+        require((self.task is None) != (self.data is None), "task", "or 'data': give exactly one (--task NAME or --data FILE)")
+        require(self.samples >= 1, "samples", f"must be at least 1, got {self.samples}")
+        require(self.temperature >= 0, "temperature", "must be >= 0")
+        require(0 < self.top_p <= 1, "top_p", "must be in (0, 1]")
+
+
+def cmd_eval(args) -> int:
+    from r1lab.config import build, deep_merge, load_yaml, parse_overrides
+    from r1lab.eval.evaluate import EvalSettings, evaluate
+    from r1lab.models import load_model_and_tokenizer
+    from r1lab.rollout import NativeEngine
+    from r1lab.runtime import atomic_write_json, pick_device
+    from r1lab.tasks import get_task
+    from r1lab.tasks.templates import render_prompt
+
+    flags = {f.name: getattr(args, f.name) for f in fields(EvalJob) if getattr(args, f.name, None) is not None}
+    data = deep_merge(load_yaml(args.config) if args.config else {}, parse_overrides(args.overrides))
+    job = build(EvalJob, {**data, **flags})
+    if job.task:
+        benchmark = job.task in ("math500", "aime24", "amc23", "gsm8k", "countdown")
+        task = get_task(job.task, **({"data_dir": job.data_dir} if benchmark and job.data_dir else {}))
+    else:
+        task = get_task("jsonl", path=job.data)
+    render_prompt(job.template, "")  # fail early on an unknown template
+    device = pick_device("auto")
+    model, tok = load_model_and_tokenizer(job.model, device)
+    try:
+        examples = task.examples("test", n=job.examples, seed=job.seed)
+    except ValueError:  # generated worlds are unbounded: default to 200 problems
+        examples = task.examples("test", n=200, seed=job.seed)
+    engine = NativeEngine(model, tok, device=device)
+    settings = EvalSettings(samples=job.samples, temperature=job.temperature, top_p=job.top_p,
+                            max_new_tokens=job.max_new_tokens, seed=job.seed)
+    res = evaluate(engine, task, examples, [render_prompt(job.template, e.prompt) for e in examples], settings)
+    res["model"], res["task"] = job.model, job.task or job.data
+    print(json.dumps({k: v for k, v in res.items() if k != "per_example"}, indent=2))
+    if job.out:
+        atomic_write_json(job.out, res)
+    return 0
+
+
+def _guard_out_dir(out: Path, what: str) -> None:
+    if (out / "DONE").exists():
+        raise UserError(f"{out} already holds a finished {what} run (DONE); choose another --out or remove it")
+
+
+COMMANDS = {"pretrain": cmd_pretrain, "zero": cmd_zero, "eval": cmd_eval}
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    from r1lab.runtime import setup_threads
+
+    setup_threads()
+    try:
+        return COMMANDS[args.command](args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

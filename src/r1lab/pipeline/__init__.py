@@ -1,0 +1,1 @@
+"""Stages and recipes: wire everything, own no math."""

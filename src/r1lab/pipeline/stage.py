@@ -1,0 +1,49 @@
+"""Stages talk through named artifacts on disk (DESIGN.md):
+
+    runs/<name>/<stage>/model/   metrics.jsonl   data.jsonl   config.yaml   DONE
+
+``DONE`` is written last and atomically; a stage that has it is skipped on rerun.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import yaml
+
+from r1lab.runtime.io import atomic_write_json, atomic_write_text
+
+
+def stage_dir(run_dir: str | Path, name: str) -> Path:
+    d = Path(run_dir) / name
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def is_done(d: str | Path) -> bool:
+    return (Path(d) / "DONE").is_file()
+
+
+def mark_done(d: str | Path, artifacts: dict) -> None:
+    atomic_write_json(Path(d) / "DONE", artifacts)
+
+
+def read_done(d: str | Path) -> dict:
+    return json.loads((Path(d) / "DONE").read_text())
+
+
+def write_config(d: str | Path, cfg) -> None:
+    data = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else cfg
+    atomic_write_text(Path(d) / "config.yaml", yaml.safe_dump(data, sort_keys=False))
+
+
+def cached_json(path: str | Path, compute):
+    """Return the JSON at ``path``, computing and writing it (atomically) first if it is absent."""
+    p = Path(path)
+    if p.is_file():
+        return json.loads(p.read_text())
+    value = compute()
+    atomic_write_json(p, value)
+    return value

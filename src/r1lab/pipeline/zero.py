@@ -1,0 +1,121 @@
+"""The R1-Zero recipe on one command: pretrain the base if needed -> GRPO with rule rewards -> evaluate both.
+
+Run directory (``r1lab zero --out DIR``):
+
+    DIR/base/     model/ metrics.jsonl config.yaml eval.json DONE     (pretrained base)
+    DIR/zero/     model/ metrics.jsonl config.yaml eval.json DONE     (R1-Zero policy)
+    DIR/summary.json   DIR/zero_curves.png
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from r1lab.eval.evaluate import EvalSettings, evaluate
+from r1lab.models import load_model_and_tokenizer
+from r1lab.pipeline.plots import plot_curves, read_metrics
+from r1lab.pipeline.progress import progress_bar
+from r1lab.pipeline.stage import cached_json, is_done, mark_done, read_done, stage_dir, write_config
+from r1lab.rollout import NativeEngine
+from r1lab.runtime import atomic_write_json, pick_device, print0
+from r1lab.tasks import get_task
+from r1lab.tasks.templates import render_prompt
+from r1lab.train.grpo import GRPOConfig
+from r1lab.train.grpo_run import run_grpo
+from r1lab.train.pretrain import PretrainConfig, pretrain
+
+
+@dataclass
+class EvalConfig:
+    examples: int = 200
+    samples: int = 16
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_new_tokens: int = 160
+    seed: int = 1234
+    device: str = "auto"
+    max_batch: int = 512
+
+
+@dataclass
+class ZeroRecipe:
+    base_model: str | None = None    # an existing HF model directory to start from instead of pretraining
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    zero: GRPOConfig = field(default_factory=GRPOConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def base_stage(cfg: ZeroRecipe, run_dir: Path) -> Path:
+    """The base model directory: ``cfg.base_model`` as given, or pretrained into ``run_dir/base``."""
+    if cfg.base_model:
+        return Path(cfg.base_model)
+    d = stage_dir(run_dir, "base")
+    if is_done(d):
+        print0(f"[base] done, skipping ({d})")
+        return Path(read_done(d)["model"])
+    write_config(d, cfg.pretrain)
+    print0("[base] pretraining the tiny base model")
+    with progress_bar("pretrain", cfg.pretrain.steps) as bar:
+        info = pretrain(cfg.pretrain, d, progress=bar)
+    mark_done(d, {"model": str(d / "model"), **info})
+    return d / "model"
+
+
+def evaluate_model(model_dir: str | Path, task_name: str, task_options: dict, template: str, ev: EvalConfig,
+                   language: str = "en", keep_responses: bool = True) -> dict:
+    """The paper's protocol on the task's held-out split: ``ev.samples`` samples per problem."""
+    device = pick_device(ev.device)
+    model, tok = load_model_and_tokenizer(model_dir, device)
+    task = get_task(task_name, **task_options)
+    examples = task.examples("test", n=ev.examples, seed=ev.seed)
+    engine = NativeEngine(model, tok, device=device, max_batch=ev.max_batch)
+    settings = EvalSettings(samples=ev.samples, temperature=ev.temperature, top_p=ev.top_p,
+                            max_new_tokens=ev.max_new_tokens, seed=ev.seed, language=language)
+    return evaluate(engine, task, examples, [render_prompt(template, e.prompt) for e in examples], settings,
+                    keep_responses=keep_responses)
+
+
+def headline(ev: dict) -> dict:
+    """The numbers a summary table shows (no per-example rows)."""
+    return {k: v for k, v in ev.items() if k not in ("per_example",)}
+
+
+def run_zero(cfg: ZeroRecipe, run_dir: str | Path) -> dict:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    base_dir = base_stage(cfg, run_dir)
+    z = cfg.zero
+    print0("[eval] base model on held-out problems")
+    base_eval = cached_json(stage_dir(run_dir, "base") / "eval.json",
+                            lambda: evaluate_model(base_dir, z.task, z.task_options, z.template, cfg.eval, z.language))
+    zdir = stage_dir(run_dir, "zero")
+    if is_done(zdir):
+        print0(f"[zero] done, skipping ({zdir})")
+    else:
+        write_config(zdir, z)
+        print0(f"[zero] GRPO: {z.steps} steps x {z.prompts_per_step} prompts x {z.group_size} samples")
+        with progress_bar("zero", z.steps) as bar:
+            info = run_grpo(z, base_dir, zdir, progress=bar)
+        mark_done(zdir, {"model": str(zdir / "model"), "steps": info["steps"], "seconds": info["seconds"]})
+    print0("[eval] R1-Zero model on held-out problems")
+    final_eval = cached_json(zdir / "eval.json",
+                             lambda: evaluate_model(zdir / "model", z.task, z.task_options, z.template, cfg.eval, z.language))
+    k = cfg.eval.samples
+    keys = ["pass@1", "pass@1_stderr", f"pass@{k}", f"cons@{k}", "format_rate", "mean_response_tokens",
+            "reflection_rate", "language_consistency", "truncated_rate"]
+    summary = {
+        "base": {key: base_eval.get(key) for key in keys},
+        "final": {key: final_eval.get(key) for key in keys},
+        "protocol": {"examples": cfg.eval.examples, "samples": k, "temperature": cfg.eval.temperature,
+                     "top_p": cfg.eval.top_p, "task": z.task, "template": z.template},
+        "seconds": time.time() - t0,
+    }
+    summary["gain_pass@1"] = summary["final"]["pass@1"] - summary["base"]["pass@1"]
+    summary[f"final_pass@1_over_base_pass@{k}"] = summary["final"]["pass@1"] / max(1e-9, summary["base"][f"pass@{k}"])
+    atomic_write_json(run_dir / "summary.json", summary)
+    plot_curves({"R1-Zero": read_metrics(zdir / "metrics.jsonl")}, run_dir / "zero_curves.png",
+                title="R1-Zero on the tiny reasoning world")
+    return summary

@@ -1,0 +1,56 @@
+"""torch.distributed plumbing in one place. Every helper is a no-op when not launched by torchrun."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+
+
+def is_dist() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def rank() -> int:
+    return dist.get_rank() if is_dist() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if is_dist() else 1
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def print0(*args, **kwargs) -> None:
+    if is_main():
+        print(*args, **kwargs, flush=True)
+
+
+def barrier() -> None:
+    if is_dist():
+        dist.barrier()
+
+
+def all_reduce_mean(values: dict[str, float]) -> dict[str, float]:
+    """Average a dict of floats over ranks (identity on one process)."""
+    if not is_dist() or not values:
+        return dict(values)
+    keys = sorted(values)
+    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    t /= world_size()
+    return {k: float(v) for k, v in zip(keys, t.tolist())}
+
+
+def init_from_env() -> bool:
+    """Initialise the process group when launched by torchrun (RANK/WORLD_SIZE set). Returns True if so."""
+    if is_dist() or "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return is_dist()
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    dist.init_process_group(backend=backend)
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    return True

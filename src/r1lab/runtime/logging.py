@@ -1,0 +1,44 @@
+"""Metric logging: JSONL always (one object per step); TensorBoard when installed and asked for."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from r1lab.runtime.dist import is_main
+
+
+class MetricLogger:
+    """Appends one JSON object per ``log`` call to ``path``; a null logger when ``path`` is None or off-main."""
+
+    def __init__(self, path: str | os.PathLike | None, tensorboard: bool = False):
+        self.path = Path(path) if (path is not None and is_main()) else None
+        self._tb = None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if tensorboard:
+                try:
+                    from torch.utils.tensorboard import SummaryWriter
+                    self._tb = SummaryWriter(str(self.path.parent / "tb"))
+                except Exception:  # tensorboard not installed: JSONL is enough
+                    self._tb = None
+
+    def log(self, row: dict) -> None:
+        if self.path is None:
+            return
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+        if self._tb is not None and "step" in row:
+            for k, v in row.items():
+                if isinstance(v, (int, float)) and k != "step":
+                    self._tb.add_scalar(k, v, row["step"])
+
+    def truncate_after(self, step: int) -> None:
+        """Drop rows with ``step`` > the given one (used on resume so the log matches the checkpoint)."""
+        if self.path is None or not self.path.exists():
+            return
+        keep = [ln for ln in self.path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", -1) <= step]
+        from r1lab.runtime.io import atomic_write_text
+        atomic_write_text(self.path, "".join(k + "\n" for k in keep))

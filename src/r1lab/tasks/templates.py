@@ -1,0 +1,29 @@
+"""Prompt templates. ``r1zero`` is the R1-Zero training template, verbatim from R1-v1 Table 1."""
+
+from __future__ import annotations
+
+from r1lab.errors import UserError
+
+R1ZERO = (
+    "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. "
+    "The assistant first thinks about the reasoning process in the mind and then provides the user with "
+    "the answer. The reasoning process and answer are enclosed within <think> </think> and <answer> "
+    "</answer> tags, respectively, i.e., <think> reasoning process here </think> <answer> answer here "
+    "</answer>. User: {prompt}. Assistant:"
+)
+
+# The paper's evaluation instruction for math with chat models (R1 README, "Usage Recommendations").
+BOXED_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
+
+TEMPLATES: dict[str, str] = {
+    "r1zero": R1ZERO,
+    "qa": "Question: {prompt}\nAnswer:",
+    "bare": "{prompt}\n",
+}
+
+
+def render_prompt(template: str, prompt: str) -> str:
+    """Fill a plain-text template. (Chat templates of HF tokenizers are applied in ``r1lab.models``.)"""
+    if template not in TEMPLATES:
+        raise UserError(f"unknown prompt template {template!r}; valid: {', '.join(TEMPLATES)}, chat")
+    return TEMPLATES[template].format(prompt=prompt)

@@ -1,0 +1,1 @@
+"""Explicit training loops: pretraining, GRPO, SFT."""

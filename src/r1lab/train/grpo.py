@@ -1,0 +1,273 @@
+"""GRPO (DeepSeekMath §4.1; R1 Eq. 1–3) as one explicit loop:
+
+    sample G responses for each of P prompts -> score with rule rewards -> group-relative advantages
+    -> mu passes of clipped-ratio updates over minibatches (+ beta * k3 KL to a reference policy that is
+    reset to the current policy every ``ref_reset_every`` steps) -> log.
+
+Everything a step needs is a function of (config, step, model/optimizer state), so a run can be
+checkpointed and resumed exactly, and ranks of a torch.distributed job only differ in which prompts
+they take.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from r1lab.config import require
+from r1lab.core import group_advantages, policy_loss
+from r1lab.rewards import RewardFailures, build_rewards, is_r1zero_format, score_all
+from r1lab.rewards.behaviour import language_consistency, reflection_count
+from r1lab.rewards.format import reasoning_of
+from r1lab.rollout import NativeEngine, SamplingParams
+from r1lab.runtime import all_reduce_mean, rank, world_size
+from r1lab.tasks.templates import render_prompt
+from r1lab.train.batch import build_batch, response_logprobs
+from r1lab.train.schedule import lr_at, make_optimizer, set_lr
+
+
+@dataclass
+class GRPOConfig:
+    # data
+    task: str = "arith"
+    task_options: dict = field(default_factory=dict)
+    template: str = "r1zero"
+    # sampling (R1-Zero: temperature 1, G = 16)
+    prompts_per_step: int = 16       # P, global over ranks
+    group_size: int = 8              # G
+    max_new_tokens: int = 160
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop: list[str] = field(default_factory=list)
+    # optimisation
+    steps: int = 80
+    lr: float = 3e-4
+    lr_schedule: str = "constant"
+    warmup: int = 0
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    mu: int = 1                      # passes over each rollout batch
+    minibatches: int = 1             # optimizer steps per pass (R1-Zero: 16)
+    micro_batch_size: int = 64       # rows per forward/backward (gradient accumulation inside a minibatch)
+    clip_eps: float = 0.2
+    clip_eps_high: float | None = None
+    kl_coef: float = 0.001           # beta (R1-Zero: 0.001)
+    ref_reset_every: int = 400       # reset pi_ref <- pi_theta (R1-Zero: every 400 steps); 0 = never
+    adv_scale: str = "group"
+    loss_agg: str = "seq-mean-token-mean"
+    max_tokens_norm: int | None = None   # Dr. GRPO constant; defaults to max_new_tokens
+    dynamic_sampling: bool = False   # drop groups whose rewards are all equal (DAPO)
+    mask_truncated: bool = False     # no loss on responses cut at max_new_tokens (DAPO overlong filtering)
+    rewards: dict[str, float] = field(default_factory=lambda: {"accuracy": 1.0, "format": 1.0})
+    reward_options: dict = field(default_factory=dict)
+    reward_timeout_s: float = 5.0
+    language: str = "en"             # target language for the language-consistency metric/reward
+    # evaluation during training (held-out pass@1 curve)
+    eval_every: int = 10
+    eval_examples: int = 64
+    eval_samples: int = 4
+    eval_temperature: float = 0.6
+    eval_top_p: float = 0.95
+    # runtime
+    precision: str = "fp32"
+    device: str = "auto"
+    max_batch: int = 256             # live rows in the sampler
+    seed: int = 0
+    log_every: int = 1
+
+    def validate(self) -> None:
+        require(self.group_size >= 2, "group_size", f"must be at least 2 (group-relative advantages need a group), got {self.group_size}")
+        require(self.prompts_per_step >= 1, "prompts_per_step", "must be at least 1")
+        require(self.prompts_per_step % world_size() == 0, "prompts_per_step",
+                f"({self.prompts_per_step}) must divide evenly over {world_size()} ranks")
+        rows = self.prompts_per_step * self.group_size // world_size()
+        require(self.minibatches >= 1 and rows % self.minibatches == 0, "minibatches",
+                f"({self.minibatches}) must divide the {rows} rows each rank trains on per step")
+        require(self.micro_batch_size >= 1, "micro_batch_size", "must be at least 1")
+        require(self.steps >= 0, "steps", "must be >= 0")
+        require(self.lr > 0, "lr", "must be positive")
+        require(0 < self.clip_eps, "clip_eps", "must be positive")
+        require(self.kl_coef >= 0, "kl_coef", "must be >= 0")
+        require(self.temperature > 0, "temperature", "must be positive for RL sampling")
+        require(0 < self.top_p <= 1, "top_p", "must be in (0, 1]")
+        require(self.mu >= 1, "mu", "must be at least 1")
+        require(self.max_new_tokens >= 1, "max_new_tokens", "must be at least 1")
+        require(self.precision in ("fp32", "bf16", "auto"), "precision", "must be fp32, bf16 or auto")
+
+
+def train_prompts(task, cfg: GRPOConfig, step: int) -> list:
+    """The P prompts of ``step`` (global), a pure function of (seed, step): resumable, rank-independent."""
+    return task.examples("train", n=cfg.prompts_per_step, seed=cfg.seed * 1_000_003 + step)
+
+
+def rollout_stats(rollouts, per_name: dict, rewards_PG: torch.Tensor, cfg: GRPOConfig) -> dict:
+    """Per-step behaviour metrics: reward terms, length, truncation, format, reflection, language."""
+    n = max(1, len(rollouts))
+    lengths = [len(r.token_ids) for r in rollouts]
+    stats = {f"reward/{k}": sum(v) / n for k, v in per_name.items()}
+    std = rewards_PG.std(dim=1) if rewards_PG.shape[1] > 1 else torch.zeros(rewards_PG.shape[0])
+    stats.update({
+        "reward": float(rewards_PG.mean()),
+        "accuracy": sum(per_name.get("accuracy", per_name.get("math", [0.0]))) / n if ("accuracy" in per_name or "math" in per_name) else float("nan"),
+        "format_rate": sum(is_r1zero_format(r.text) for r in rollouts) / n,
+        "response_len_mean": sum(lengths) / n,
+        "response_len_max": max(lengths, default=0),
+        "truncated_frac": sum(r.finish_reason == "length" for r in rollouts) / n,
+        "zero_std_frac": float((std < 1e-8).float().mean()),
+        "reflection_words": sum(reflection_count(r.text) for r in rollouts) / n,
+        "reflection_rate": sum(reflection_count(r.text) > 0 for r in rollouts) / n,
+        "language_consistency": sum(language_consistency(reasoning_of(r.text), cfg.language) for r in rollouts) / n,
+    })
+    return stats
+
+
+def _weight(agg: str, mask_micro: torch.Tensor, total_tokens: float, total_rows: int) -> float:
+    """Share of a micro-batch in its minibatch's loss, so accumulated gradients equal the full-batch ones."""
+    if agg == "token-mean":
+        return float(mask_micro.sum()) / max(total_tokens, 1.0)
+    return mask_micro.shape[0] / max(total_rows, 1)
+
+
+@torch.no_grad()
+def batch_logprobs(model, batch, cfg: GRPOConfig, autocast) -> torch.Tensor:
+    """Log-probabilities of every response token under ``model``, in micro-batches, without gradients."""
+    out = []
+    for s in range(0, len(batch), cfg.micro_batch_size):
+        idx = torch.arange(s, min(len(batch), s + cfg.micro_batch_size))
+        lp, _ = response_logprobs(model, batch.select(idx), cfg.temperature, autocast=autocast)
+        out.append(lp.float())
+    return torch.cat(out)
+
+
+def grpo_update(policy, optimizer, batch, adv_B, old_lp, ref_lp, cfg: GRPOConfig, step: int, autocast) -> dict:
+    """``mu`` passes of ``minibatches`` optimizer steps over one rollout batch. Returns averaged metrics."""
+    rows = len(batch)
+    mb_rows = rows // cfg.minibatches
+    gen = torch.Generator().manual_seed(cfg.seed * 7919 + step)
+    sums: dict[str, float] = {}
+    n_updates, skipped = 0, 0
+    max_tokens = cfg.max_tokens_norm or cfg.max_new_tokens
+    for _ in range(cfg.mu):
+        order = torch.randperm(rows, generator=gen) if rows > mb_rows or cfg.mu > 1 else torch.arange(rows)
+        for m in range(cfg.minibatches):
+            idx = order[m * mb_rows : (m + 1) * mb_rows]
+            total_tokens = float(batch.mask[idx].sum())
+            optimizer.zero_grad(set_to_none=True)
+            acc: dict[str, float] = {}
+            for s in range(0, len(idx), cfg.micro_batch_size):
+                micro = idx[s : s + cfg.micro_batch_size]
+                mb = batch.select(micro)
+                lp, ent = response_logprobs(policy, mb, cfg.temperature, with_entropy=True, autocast=autocast)
+                old = old_lp[micro] if old_lp is not None else lp.detach()
+                loss, met = policy_loss(
+                    lp, old, adv_B[micro], mb.mask, clip_eps=cfg.clip_eps, clip_eps_high=cfg.clip_eps_high,
+                    ref_logprobs_BT=ref_lp[micro] if ref_lp is not None else None, kl_coef=cfg.kl_coef,
+                    agg=cfg.loss_agg, max_tokens=max_tokens)
+                w = _weight(cfg.loss_agg, mb.mask, total_tokens, len(idx))
+                (loss * w).backward()
+                met["loss"] = float(loss.detach())
+                tok = float(mb.mask.sum())
+                met["entropy"] = float((ent * mb.mask).sum() / max(tok, 1.0))
+                for k, v in met.items():
+                    acc[k] = acc.get(k, 0.0) + w * v
+            gnorm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)
+            if not torch.isfinite(gnorm):
+                optimizer.zero_grad(set_to_none=True)  # a non-finite gradient never reaches the weights
+                skipped += 1
+                continue
+            optimizer.step()
+            acc["grad_norm"] = float(gnorm)
+            for k, v in acc.items():
+                sums[k] = sums.get(k, 0.0) + v
+            n_updates += 1
+    out = {k: v / max(1, n_updates) for k, v in sums.items()}
+    out["updates"] = n_updates
+    out["skipped_updates"] = skipped
+    return out
+
+
+def grpo_step(policy, ref_model, optimizer, engine, task, rewards, failures: RewardFailures, cfg: GRPOConfig,
+              step: int, tokenizer, autocast=None) -> dict:
+    """One GRPO step on this rank's share of the step's prompts. Returns the step's metrics."""
+    t0 = time.time()
+    examples = train_prompts(task, cfg, step)[rank():: world_size()]
+    prompts = [render_prompt(cfg.template, ex.prompt) for ex in examples]
+    sampling = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
+                              stop=tuple(cfg.stop), seed=(cfg.seed * 1_000_003 + step) * 101 + rank())
+    rollouts = engine.generate(prompts, cfg.group_size, sampling)
+    t_sample = time.time() - t0
+    group_examples = [examples[r.prompt_index] for r in rollouts]
+    t1 = time.time()
+    totals, per_name = score_all(rewards, [r.text for r in rollouts], group_examples, cfg.reward_timeout_s, failures)
+    t_score = time.time() - t1
+    rewards_PG = torch.tensor(totals, dtype=torch.float32).view(len(examples), cfg.group_size)
+    metrics = rollout_stats(rollouts, per_name, rewards_PG, cfg)
+
+    adv_PG = group_advantages(rewards_PG, scale=cfg.adv_scale)
+    keep = torch.ones(len(rollouts), dtype=torch.bool)
+    if cfg.dynamic_sampling:  # groups with equal rewards carry no signal (DAPO)
+        keep = (rewards_PG.std(dim=1) > 1e-8).repeat_interleave(cfg.group_size)
+    loss_mask = [[0.0 if (cfg.mask_truncated and r.finish_reason == "length") else 1.0] * len(r.token_ids)
+                 for r in rollouts]
+    batch = build_batch([r.prompt_ids for r in rollouts], [r.token_ids for r in rollouts],
+                        engine.pad_id, loss_mask)
+    adv_B = adv_PG.reshape(-1)
+    if not bool(keep.all()):
+        idx = keep.nonzero().squeeze(-1)
+        batch, adv_B = batch.select(idx), adv_B[idx]
+    batch = batch.to(engine.device)
+    adv_B = adv_B.to(engine.device)
+
+    t2 = time.time()
+    upd: dict = {"updates": 0, "skipped_updates": 0}
+    if len(batch) > 0 and len(batch) % cfg.minibatches == 0:
+        on_policy = cfg.mu == 1 and cfg.minibatches == 1
+        old_lp = None if on_policy else batch_logprobs(policy, batch, cfg, autocast)
+        ref_lp = batch_logprobs(ref_model, batch, cfg, autocast) if (ref_model is not None and cfg.kl_coef > 0) else None
+        policy.train()
+        upd = grpo_update(policy, optimizer, batch, adv_B, old_lp, ref_lp, cfg, step, autocast)
+    t_train = time.time() - t2
+    gen_tokens = sum(len(r.token_ids) for r in rollouts)
+    train_tokens = float(batch.attention.sum()) if len(batch) else 0.0
+    metrics.update(upd)
+    metrics.update({
+        "kept_rows": int(keep.sum()),
+        "reward_errors": sum(failures.errors.values()),
+        "reward_timeouts": sum(failures.timeouts.values()),
+        "reward_invalid": sum(failures.invalid.values()),
+        "sample_s": t_sample, "score_s": t_score, "train_s": t_train, "step_s": time.time() - t0,
+        "sample_tokens_per_s": gen_tokens / max(t_sample, 1e-9),
+        "train_tokens_per_s": train_tokens * cfg.mu / max(t_train, 1e-9),
+    })
+    return all_reduce_mean(metrics)
+
+
+def setup_grpo(policy, tokenizer, task, cfg: GRPOConfig, device, autocast_factory=None):
+    """Reference model, optimizer, sampler and rewards for a GRPO run on ``policy``."""
+    ref_model = None
+    if cfg.kl_coef > 0:
+        ref_model = copy.deepcopy(policy).eval()
+        for p in ref_model.parameters():
+            p.requires_grad_(False)
+    optimizer = make_optimizer(policy, cfg.lr, cfg.weight_decay)
+    engine = NativeEngine(policy, tokenizer, device=device, max_batch=cfg.max_batch, autocast=autocast_factory)
+    rewards = build_rewards(cfg.rewards, task, cfg.reward_options)
+    return ref_model, optimizer, engine, rewards
+
+
+def apply_schedule(optimizer, cfg: GRPOConfig, step: int) -> float:
+    lr = lr_at(step, cfg.steps, cfg.lr, cfg.warmup, cfg.lr_schedule, cfg.min_lr_ratio)
+    set_lr(optimizer, lr)
+    return lr
+
+
+def maybe_reset_reference(ref_model, policy, cfg: GRPOConfig, step: int) -> bool:
+    """pi_ref <- pi_theta every ``ref_reset_every`` steps (R1: "Every 400 steps, we replace the reference model")."""
+    if ref_model is None or cfg.ref_reset_every <= 0 or step == 0 or step % cfg.ref_reset_every != 0:
+        return False
+    ref_model.load_state_dict(policy.state_dict())
+    return True

@@ -1,0 +1,59 @@
+"""A whole GRPO run: load, loop over steps with periodic held-out evaluation, save."""
+
+from __future__ import annotations
+
+import functools
+import time
+from pathlib import Path
+
+import torch
+
+from r1lab.eval.evaluate import EvalSettings, evaluate
+from r1lab.models import load_model_and_tokenizer
+from r1lab.rewards import RewardFailures
+from r1lab.runtime import MetricLogger, autocast_ctx, is_main, pick_device, seed_everything
+from r1lab.tasks import get_task
+from r1lab.tasks.templates import render_prompt
+from r1lab.train.grpo import GRPOConfig, apply_schedule, grpo_step, maybe_reset_reference, setup_grpo
+
+
+def heldout_eval(engine, task, examples, cfg: GRPOConfig, samples: int | None = None, keep_responses=False) -> dict:
+    settings = EvalSettings(samples=samples or cfg.eval_samples, temperature=cfg.eval_temperature,
+                            top_p=cfg.eval_top_p, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed + 17,
+                            language=cfg.language)
+    prompts = [render_prompt(cfg.template, ex.prompt) for ex in examples]
+    return evaluate(engine, task, examples, prompts, settings, keep_responses=keep_responses)
+
+
+def run_grpo(cfg: GRPOConfig, model_dir: str | Path, out_dir: str | Path, progress=None) -> dict:
+    """Train ``model_dir`` with GRPO; write ``out_dir/model`` and ``out_dir/metrics.jsonl``."""
+    out_dir = Path(out_dir)
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+    policy, tokenizer = load_model_and_tokenizer(model_dir, device)
+    task = get_task(cfg.task, **cfg.task_options)
+    autocast = None if cfg.precision == "fp32" else functools.partial(autocast_ctx, device, cfg.precision)
+    ref_model, optimizer, engine, rewards = setup_grpo(policy, tokenizer, task, cfg, device, autocast)
+    failures = RewardFailures()
+    logger = MetricLogger(out_dir / "metrics.jsonl")
+    eval_examples = task.examples("test", n=cfg.eval_examples, seed=cfg.seed) if cfg.eval_every > 0 else []
+    t0 = time.time()
+    last = {}
+    for step in range(cfg.steps):
+        reset = maybe_reset_reference(ref_model, policy, cfg, step)
+        lr = apply_schedule(optimizer, cfg, step)
+        metrics = grpo_step(policy, ref_model, optimizer, engine, task, rewards, failures, cfg, step, tokenizer, autocast)
+        metrics.update({"step": step, "lr": lr, "ref_reset": reset, "elapsed_s": time.time() - t0})
+        if cfg.eval_every > 0 and ((step + 1) % cfg.eval_every == 0 or step == cfg.steps - 1):
+            ev = heldout_eval(engine, task, eval_examples, cfg)
+            metrics.update({"eval/pass@1": ev["pass@1"], "eval/format_rate": ev["format_rate"],
+                            "eval/mean_response_tokens": ev["mean_response_tokens"]})
+        logger.log(metrics)
+        last = metrics
+        if progress is not None:
+            progress(step + 1, cfg.steps, reward=metrics["reward"], acc=metrics.get("accuracy", 0.0),
+                     len=metrics["response_len_mean"])
+    if is_main():
+        policy.save_pretrained(str(out_dir / "model"), safe_serialization=True)
+        tokenizer.save_pretrained(str(out_dir / "model"))
+    return {"steps": cfg.steps, "seconds": time.time() - t0, "last": last}

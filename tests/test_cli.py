@@ -1,0 +1,70 @@
+"""Bad input: one clear message naming the key/file/line, exit code 2, no traceback."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def r1lab(*args, cwd=None):
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    return subprocess.run([sys.executable, "-m", "r1lab", *args], capture_output=True, text=True, cwd=cwd, env=env,
+                          timeout=120)
+
+
+def _assert_user_error(proc, *needles):
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    err = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(err) == 1, proc.stderr
+    for n in needles:
+        assert n in err[0], err[0]
+
+
+def test_unknown_config_key(tmp_path):
+    _assert_user_error(r1lab("zero", "--out", str(tmp_path / "run"), "zero.stepz=3"), "zero.stepz", "did you mean")
+    assert not (tmp_path / "run").exists()
+
+
+def test_mistyped_config_key_in_file(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("steps: lots\n")
+    _assert_user_error(r1lab("pretrain", "--config", str(cfg), "--out", str(tmp_path / "run")), "steps")
+
+
+def test_missing_model_path(tmp_path):
+    _assert_user_error(r1lab("eval", "--model", str(tmp_path / "nope"), "--task", "arith"), "model path not found")
+
+
+def test_model_dir_without_config(tmp_path):
+    (tmp_path / "m").mkdir()
+    _assert_user_error(r1lab("eval", "--model", str(tmp_path / "m"), "--task", "arith"), "config.json")
+
+
+def test_malformed_jsonl_line(tmp_path, tiny_model_dir):
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"problem": "1+1", "answer": "2"}) + "\n{not json\n")
+    _assert_user_error(r1lab("eval", "--model", str(tiny_model_dir), "--data", str(data)), f"{data}:2")
+
+
+def test_jsonl_line_without_answer(tmp_path, tiny_model_dir):
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"problem": "1+1", "answer": "2"}) + "\n" + json.dumps({"problem": "2+2"}) + "\n")
+    _assert_user_error(r1lab("eval", "--model", str(tiny_model_dir), "--data", str(data)), f"{data}:2", "answer")
+
+
+def test_unknown_task(tiny_model_dir):
+    _assert_user_error(r1lab("eval", "--model", str(tiny_model_dir), "--task", "arithmetic"), "unknown task", "arith")
+
+
+def test_eval_writes_results(tmp_path, tiny_model_dir):
+    out = tmp_path / "res.json"
+    p = r1lab("eval", "--model", str(tiny_model_dir), "--task", "arith", "--examples", "3", "--samples", "2",
+              "--max-new-tokens", "8", "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    res = json.loads(out.read_text())
+    for key in ("pass@1", "pass@1_stderr", "cons@2", "pass@2", "mean_response_tokens", "format_rate"):
+        assert key in res
+    assert len(res["per_example"]) == 3 and len(res["per_example"][0]["responses"]) == 2
