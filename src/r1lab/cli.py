@@ -153,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     from r1lab.runtime import setup_threads
+    from r1lab.runtime.checkpoint import Interrupted
 
     setup_threads()
     try:
@@ -160,8 +161,11 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
+    except Interrupted as e:
+        print(f"interrupted: {e}. Rerun the same command to resume.", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted. Rerun the same command to resume from the last checkpoint.", file=sys.stderr)
         return 130
 
 

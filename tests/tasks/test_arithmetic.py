@@ -38,10 +38,19 @@ def test_deterministic_by_seed_and_different_across_seeds():
 
 def test_splits_are_disjoint():
     task = ArithmeticTask()
-    train = {e.id for s in range(3) for e in task.examples("train", n=400, seed=s)}
-    test = {e.id for s in range(3) for e in task.examples("test", n=200, seed=s)}
-    assert not train & test
-    assert all(split_of(i.split("/", 1)[1], 0.1) == "test" for i in test)
+    train = {e.meta["expr"] for s in range(3) for e in task.examples("train", n=400, seed=s)}
+    test = {e.meta["expr"] for s in range(3) for e in task.examples("test", n=200, seed=s)}
+    assert not train & test  # the same expression never appears in both, in either language
+    assert all(split_of(x, 0.1) == "test" for x in test)
+
+
+def test_questions_in_both_languages():
+    exs = ArithmeticTask().examples("train", n=400)
+    share_es = sum(e.meta["lang"] == "es" for e in exs) / len(exs)
+    assert 0.22 < share_es < 0.38
+    assert all(e.prompt.startswith("Calcula " if e.meta["lang"] == "es" else "Compute ") for e in exs)
+    only_en = ArithmeticTask(question_langs={"en": 1.0}).examples("train", n=50)
+    assert all(e.meta["lang"] == "en" for e in only_en)
 
 
 def test_difficulty_knobs():

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from r1lab.core import pass_at_k
 from r1lab.rewards.behaviour import language_consistency, reflection_count
 from r1lab.rewards.format import is_r1zero_format, reasoning_of
+from r1lab.rewards.registry import target_language
 from r1lab.rollout import SamplingParams
 
 
@@ -67,7 +68,7 @@ def summarize(task, examples, rollouts, samples: int, language: str = "en", keep
             fmt.append(is_r1zero_format(r.text))
             trunc.append(r.finish_reason == "length")
             reflect.append(reflection_count(r.text))
-            lang.append(language_consistency(reasoning_of(r.text), language))
+            lang.append(language_consistency(reasoning_of(r.text), target_language(ex, language)))
         row = {"id": ex.id, "reference": _jsonable(ex.reference), "correct": [v.correct for v in verdicts],
                "answers": [v.answer for v in verdicts], "majority": maj, "majority_correct": maj_ok}
         if keep_responses:

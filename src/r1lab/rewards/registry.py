@@ -30,9 +30,16 @@ def accuracy_reward(responses: list[str], examples: list, task) -> list[float]:
     return [1.0 if task.verify(r, e).correct else 0.0 for r, e in zip(responses, examples)]
 
 
+def target_language(example, default: str = "en") -> str:
+    """The language reasoning should be in: the question's (``meta["lang"]``) when the task says it."""
+    meta = getattr(example, "meta", None) or {}
+    return meta.get("lang", default)
+
+
 def language_reward(responses: list[str], examples: list, target: str = "en") -> list[float]:
-    """Share of target-language words in the reasoning (R1 Eq. 7)."""
-    return [language_consistency(reasoning_of(r), target) for r in responses]
+    """Share of target-language words in the reasoning (R1 Eq. 7); the target is the question's language
+    when the example carries one, else ``target``."""
+    return [language_consistency(reasoning_of(r), target_language(e, target)) for r, e in zip(responses, examples)]
 
 
 def _math_reward(responses, examples):

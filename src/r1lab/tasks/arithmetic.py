@@ -12,6 +12,7 @@ from r1lab.rewards.extract import extract_answer
 from r1lab.tasks.base import Example, Verdict, draw_split, register_task, split_of
 
 OPS = ("+", "-", "*")
+QUESTION = {"en": "Compute {expr}", "es": "Calcula {expr}"}
 
 
 def apply(a: int, op: str, b: int) -> int:
@@ -52,13 +53,20 @@ class ArithmeticTask:
     name = "arith"
 
     def __init__(self, min_ops: int = 2, max_ops: int = 3, max_operand: int = 99, max_multiplier: int = 9,
-                 max_value: int = 999, test_fraction: float = 0.1, op_weights: tuple[float, ...] = (0.4, 0.35, 0.25)):
+                 max_value: int = 999, test_fraction: float = 0.1, op_weights: tuple[float, ...] = (0.4, 0.35, 0.25),
+                 question_langs: dict[str, float] | None = None):
         if not 1 <= min_ops <= max_ops:
             raise ValueError(f"need 1 <= min_ops <= max_ops, got {min_ops}, {max_ops}")
         self.min_ops, self.max_ops = min_ops, max_ops
         self.max_operand, self.max_multiplier, self.max_value = max_operand, max_multiplier, max_value
         self.test_fraction = test_fraction
         self.op_weights = tuple(op_weights)
+        # Questions come in both surface languages; the language-consistency reward and metric take the
+        # question's language as the target (R1-v2 B.3.2: "the same language as the question").
+        self.question_langs = dict(question_langs or {"en": 0.7, "es": 0.3})
+        unknown = set(self.question_langs) - set(QUESTION)
+        if unknown:
+            raise ValueError(f"unknown question language(s) {sorted(unknown)}; valid: {', '.join(QUESTION)}")
 
     # -- generation -------------------------------------------------------------------------------------
     def _next(self, rng: random.Random, cur: int) -> tuple[str, int]:
@@ -85,11 +93,14 @@ class ArithmeticTask:
             steps.append((cur, op, b, nxt))  # (a, op, b, a op b)
             cur = nxt
         expr = render_expr(first, ops)
+        langs = list(self.question_langs)
+        lang = rng.choices(langs, weights=[self.question_langs[k] for k in langs])[0]
         return Example(
-            id=f"arith/{expr}",
-            prompt=f"Compute {expr}",
+            id=f"arith/{lang}/{expr}",
+            prompt=QUESTION[lang].format(expr=expr),
             reference=cur,
-            meta={"expr": expr, "steps": steps, "n_ops": n_ops, "split": split_of(expr, self.test_fraction)},
+            meta={"expr": expr, "steps": steps, "n_ops": n_ops, "lang": lang,
+                  "split": split_of(expr, self.test_fraction)},
         )
 
     def examples(self, split: str, n: int | None = None, seed: int = 0) -> list[Example]:

@@ -4,7 +4,8 @@ Every document draws, independently: a prompt layout (the R1-Zero template, "Que
 bare problem), a response layout (``<think>…</think> <answer>…</answer>`` or plain prose ending in
 "The answer is N."), a solution style (see ``solutions.py``) and a surface language (English, Spanish,
 or a switch midway). The base model therefore starts RL with every behaviour R1-Zero is known for
-(correct and sloppy reasoning, reflection, language mixing, well- and ill-formatted answers) present
+(correct and sloppy reasoning, reflection, reasoning in a language other than the question's, a switch
+of language midway, well- and ill-formatted answers) present
 but rare, and RL has to find and amplify the ones that pay.
 """
 
@@ -24,7 +25,8 @@ class CorpusMix:
     """Probabilities of each choice a document makes (each dict is normalised when drawn)."""
 
     styles: dict[str, float] = field(default_factory=lambda: {"direct": 0.3, "quick": 0.35, "checked": 0.15, "careful": 0.2})
-    langs: dict[str, float] = field(default_factory=lambda: {"en": 0.8, "es": 0.12, "mixed": 0.08})
+    # reasoning language relative to the question's: the same, the other one, or a switch midway
+    langs: dict[str, float] = field(default_factory=lambda: {"same": 0.6, "other": 0.2, "mixed": 0.2})
     prompts: dict[str, float] = field(default_factory=lambda: {"r1zero": 0.4, "qa": 0.3, "bare": 0.3})
     tagged: float = 0.5          # share of responses in the <think>/<answer> layout
     slip_rate: float = 0.25      # per-operation slip probability in quick and checked solutions
@@ -35,21 +37,27 @@ def _draw(rng: random.Random, probs: dict[str, float]) -> str:
     return rng.choices(keys, weights=[probs[k] for k in keys])[0]
 
 
-def _step_langs(rng: random.Random, lang: str, n_steps: int) -> list[str]:
-    if lang != "mixed":
-        return [lang] * n_steps
-    first, second = rng.sample(["en", "es"], 2)
+def _step_langs(rng: random.Random, choice: str, question_lang: str, n_steps: int) -> list[str]:
+    """Surface language of each reasoning step; ``choice`` is "same", "other" or "mixed" (or a language)."""
+    other = "es" if question_lang == "en" else "en"
+    if choice in LEXICON:
+        return [choice] * n_steps
+    if choice == "same":
+        return [question_lang] * n_steps
+    if choice == "other":
+        return [other] * n_steps
+    first, second = rng.sample([question_lang, other], 2)
     switch = rng.randint(1, max(1, n_steps - 1))
     return [first if i < switch else second for i in range(n_steps)]
 
 
-def format_response(reasoning: str, answer, tagged: bool, lang: str) -> str:
-    """Wrap reasoning and the final answer in the R1-Zero layout or in plain prose."""
+def format_response(reasoning: str, answer, tagged: bool, first_lang: str, last_lang: str) -> str:
+    """Wrap reasoning and the final answer in the R1-Zero layout or in plain prose (opening phrase in the
+    reasoning's first language, closing phrase in its last)."""
     if tagged:
         return f"<think> {reasoning} </think> <answer> {answer} </answer>" if reasoning else f"<think> </think> <answer> {answer} </answer>"
-    L = LEXICON[lang]
-    body = f"{L['lets']} {reasoning} " if reasoning else ""
-    return f"{body}{L['answer_is']} {answer}."
+    body = f"{LEXICON[first_lang]['lets']} {reasoning} " if reasoning else ""
+    return f"{body}{LEXICON[last_lang]['answer_is']} {answer}."
 
 
 def arithmetic_document(task: ArithmeticTask, rng: random.Random, mix: CorpusMix) -> dict:
@@ -61,15 +69,15 @@ def arithmetic_document(task: ArithmeticTask, rng: random.Random, mix: CorpusMix
     steps = ex.meta["steps"]
     style = _draw(rng, mix.styles)
     lang = _draw(rng, mix.langs)
-    step_langs = _step_langs(rng, lang, len(steps))
+    step_langs = _step_langs(rng, lang, ex.meta["lang"], len(steps))
     reasoning, final = write_reasoning(steps, style, step_langs, rng, mix.slip_rate)
     tagged = rng.random() < mix.tagged
     if style == "direct" and not tagged:
         reasoning = ""
-    response = format_response(reasoning, final, tagged, step_langs[-1])
+    response = format_response(reasoning, final, tagged, step_langs[0], step_langs[-1])
     prompt = render_prompt(_draw(rng, mix.prompts), ex.prompt)
     return {"prompt": prompt, "response": response, "style": style, "lang": lang, "tagged": tagged,
-            "correct": final == ex.reference}
+            "question_lang": ex.meta["lang"], "correct": final == ex.reference}
 
 
 def documents(n: int, seed: int, mix: CorpusMix | None = None, task: ArithmeticTask | None = None):

@@ -22,6 +22,7 @@ from r1lab.core import group_advantages, policy_loss
 from r1lab.rewards import RewardFailures, build_rewards, is_r1zero_format, score_all
 from r1lab.rewards.behaviour import language_consistency, reflection_count
 from r1lab.rewards.format import reasoning_of
+from r1lab.rewards.registry import target_language
 from r1lab.rollout import NativeEngine, SamplingParams
 from r1lab.runtime import all_reduce_mean, rank, world_size
 from r1lab.tasks.templates import render_prompt
@@ -78,6 +79,8 @@ class GRPOConfig:
     max_batch: int = 256             # live rows in the sampler
     seed: int = 0
     log_every: int = 1
+    checkpoint_every: int = 10       # steps between checkpoints (also written on SIGINT/SIGTERM)
+    keep_checkpoints: int = 2
 
     def validate(self) -> None:
         require(self.group_size >= 2, "group_size", f"must be at least 2 (group-relative advantages need a group), got {self.group_size}")
@@ -104,7 +107,7 @@ def train_prompts(task, cfg: GRPOConfig, step: int) -> list:
     return task.examples("train", n=cfg.prompts_per_step, seed=cfg.seed * 1_000_003 + step)
 
 
-def rollout_stats(rollouts, per_name: dict, rewards_PG: torch.Tensor, cfg: GRPOConfig) -> dict:
+def rollout_stats(rollouts, examples, per_name: dict, rewards_PG: torch.Tensor, cfg: GRPOConfig) -> dict:
     """Per-step behaviour metrics: reward terms, length, truncation, format, reflection, language."""
     n = max(1, len(rollouts))
     lengths = [len(r.token_ids) for r in rollouts]
@@ -120,7 +123,8 @@ def rollout_stats(rollouts, per_name: dict, rewards_PG: torch.Tensor, cfg: GRPOC
         "zero_std_frac": float((std < 1e-8).float().mean()),
         "reflection_words": sum(reflection_count(r.text) for r in rollouts) / n,
         "reflection_rate": sum(reflection_count(r.text) > 0 for r in rollouts) / n,
-        "language_consistency": sum(language_consistency(reasoning_of(r.text), cfg.language) for r in rollouts) / n,
+        "language_consistency": sum(language_consistency(reasoning_of(r.text), target_language(e, cfg.language))
+                                    for r, e in zip(rollouts, examples)) / n,
     })
     return stats
 
@@ -205,7 +209,7 @@ def grpo_step(policy, ref_model, optimizer, engine, task, rewards, failures: Rew
     totals, per_name = score_all(rewards, [r.text for r in rollouts], group_examples, cfg.reward_timeout_s, failures)
     t_score = time.time() - t1
     rewards_PG = torch.tensor(totals, dtype=torch.float32).view(len(examples), cfg.group_size)
-    metrics = rollout_stats(rollouts, per_name, rewards_PG, cfg)
+    metrics = rollout_stats(rollouts, group_examples, per_name, rewards_PG, cfg)
 
     adv_PG = group_advantages(rewards_PG, scale=cfg.adv_scale)
     keep = torch.ones(len(rollouts), dtype=torch.bool)

@@ -11,7 +11,9 @@ import torch
 from r1lab.eval.evaluate import EvalSettings, evaluate
 from r1lab.models import load_model_and_tokenizer
 from r1lab.rewards import RewardFailures
-from r1lab.runtime import MetricLogger, autocast_ctx, is_main, pick_device, seed_everything
+from r1lab.runtime import MetricLogger, autocast_ctx, is_main, pick_device, print0, seed_everything
+from r1lab.runtime.checkpoint import Checkpointer, Interrupted, StopFlag
+from r1lab.runtime.memory import peak_rss_mb
 from r1lab.tasks import get_task
 from r1lab.tasks.templates import render_prompt
 from r1lab.train.grpo import GRPOConfig, apply_schedule, grpo_step, maybe_reset_reference, setup_grpo
@@ -26,7 +28,13 @@ def heldout_eval(engine, task, examples, cfg: GRPOConfig, samples: int | None = 
 
 
 def run_grpo(cfg: GRPOConfig, model_dir: str | Path, out_dir: str | Path, progress=None) -> dict:
-    """Train ``model_dir`` with GRPO; write ``out_dir/model`` and ``out_dir/metrics.jsonl``."""
+    """Train ``model_dir`` with GRPO; write ``out_dir/model`` and ``out_dir/metrics.jsonl``.
+
+    Resumes from the latest checkpoint in ``out_dir/checkpoints`` when there is one: the steps after it
+    are the ones an uninterrupted run would have taken (data, sampling seeds and minibatch order are
+    functions of the step). SIGINT/SIGTERM saves a checkpoint at the end of the current step and raises
+    ``Interrupted``.
+    """
     out_dir = Path(out_dir)
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
@@ -36,24 +44,42 @@ def run_grpo(cfg: GRPOConfig, model_dir: str | Path, out_dir: str | Path, progre
     ref_model, optimizer, engine, rewards = setup_grpo(policy, tokenizer, task, cfg, device, autocast)
     failures = RewardFailures()
     logger = MetricLogger(out_dir / "metrics.jsonl")
+    ckpt = Checkpointer(out_dir / "checkpoints", keep=cfg.keep_checkpoints)
+    start = 0
+    if (latest := ckpt.latest()) is not None:
+        state = ckpt.load(latest, policy, optimizer, ref_model)
+        start = state["step"]
+        for kind in ("errors", "timeouts", "invalid"):
+            setattr(failures, kind, dict(state["extra"].get(f"reward_{kind}", {})))
+        logger.truncate_after(start - 1)
+        print0(f"[grpo] resuming from {latest} (step {start} of {cfg.steps})")
     eval_examples = task.examples("test", n=cfg.eval_examples, seed=cfg.seed) if cfg.eval_every > 0 else []
     t0 = time.time()
     last = {}
-    for step in range(cfg.steps):
-        reset = maybe_reset_reference(ref_model, policy, cfg, step)
-        lr = apply_schedule(optimizer, cfg, step)
-        metrics = grpo_step(policy, ref_model, optimizer, engine, task, rewards, failures, cfg, step, tokenizer, autocast)
-        metrics.update({"step": step, "lr": lr, "ref_reset": reset, "elapsed_s": time.time() - t0})
-        if cfg.eval_every > 0 and ((step + 1) % cfg.eval_every == 0 or step == cfg.steps - 1):
-            ev = heldout_eval(engine, task, eval_examples, cfg)
-            metrics.update({"eval/pass@1": ev["pass@1"], "eval/format_rate": ev["format_rate"],
-                            "eval/mean_response_tokens": ev["mean_response_tokens"]})
-        logger.log(metrics)
-        last = metrics
-        if progress is not None:
-            progress(step + 1, cfg.steps, reward=metrics["reward"], acc=metrics.get("accuracy", 0.0),
-                     len=metrics["response_len_mean"])
+    with StopFlag() as stop:
+        for step in range(start, cfg.steps):
+            reset = maybe_reset_reference(ref_model, policy, cfg, step)
+            lr = apply_schedule(optimizer, cfg, step)
+            metrics = grpo_step(policy, ref_model, optimizer, engine, task, rewards, failures, cfg, step, tokenizer, autocast)
+            metrics.update({"step": step, "lr": lr, "ref_reset": reset, "elapsed_s": time.time() - t0,
+                            "peak_rss_mb": peak_rss_mb()})
+            if cfg.eval_every > 0 and ((step + 1) % cfg.eval_every == 0 or step == cfg.steps - 1):
+                ev = heldout_eval(engine, task, eval_examples, cfg)
+                metrics.update({"eval/pass@1": ev["pass@1"], "eval/format_rate": ev["format_rate"],
+                                "eval/mean_response_tokens": ev["mean_response_tokens"],
+                                "eval/language_consistency": ev["language_consistency"]})
+            logger.log(metrics)
+            last = metrics
+            if progress is not None:
+                progress(step + 1, cfg.steps, reward=metrics["reward"], acc=metrics.get("accuracy", 0.0),
+                         len=metrics["response_len_mean"])
+            done = step + 1
+            if is_main() and (stop.requested or done % cfg.checkpoint_every == 0) and done < cfg.steps:
+                ckpt.save(done, policy, optimizer, ref_model,
+                          extra={f"reward_{k}": dict(getattr(failures, k)) for k in ("errors", "timeouts", "invalid")})
+            if stop.requested:
+                raise Interrupted(f"stopped after step {done} of {cfg.steps}; checkpoint in {ckpt.dir}")
     if is_main():
         policy.save_pretrained(str(out_dir / "model"), safe_serialization=True)
         tokenizer.save_pretrained(str(out_dir / "model"))
-    return {"steps": cfg.steps, "seconds": time.time() - t0, "last": last}
+    return {"steps": cfg.steps, "seconds": time.time() - t0, "last": last, "resumed_from": start}

@@ -10,7 +10,9 @@ import torch
 
 from r1lab.models.tiny import tiny_config
 from r1lab.models.tokenizer import train_tokenizer
-from r1lab.runtime import MetricLogger, autocast_ctx, pick_device, print0, seed_everything
+from r1lab.runtime import MetricLogger, autocast_ctx, is_main, pick_device, print0, seed_everything
+from r1lab.runtime.checkpoint import Checkpointer, Interrupted, StopFlag
+from r1lab.runtime.memory import peak_rss_mb
 from r1lab.tasks.corpus import CorpusMix, documents
 from r1lab.train.schedule import lr_at, make_optimizer, set_lr
 
@@ -32,6 +34,7 @@ class PretrainConfig:
     device: str = "auto"
     seed: int = 0
     log_every: int = 10
+    checkpoint_every: int = 250      # steps between checkpoints (also written on SIGINT/SIGTERM)
     mix: CorpusMix = field(default_factory=CorpusMix)
 
 
@@ -76,14 +79,23 @@ def build_tokenizer(cfg: PretrainConfig):
 
 
 def pretrain(cfg: PretrainConfig, out_dir: str | Path, progress=None) -> dict:
-    """Train tokenizer and model; save both to ``out_dir/model``. Returns a summary dict."""
-    from transformers import LlamaForCausalLM
+    """Train tokenizer and model; save both to ``out_dir/model``. Returns a summary dict.
+
+    Resumable: the tokenizer is saved first (``out_dir/tokenizer``), the packed data is a function of the
+    seed, and model + optimizer are checkpointed every ``checkpoint_every`` steps and on SIGINT/SIGTERM.
+    """
+    from transformers import AutoTokenizer, LlamaForCausalLM
 
     out_dir = Path(out_dir)
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
     t0 = time.time()
-    tokenizer = build_tokenizer(cfg)
+    tok_dir = out_dir / "tokenizer"
+    if (tok_dir / "tokenizer.json").is_file():
+        tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
+    else:
+        tokenizer = build_tokenizer(cfg)
+        tokenizer.save_pretrained(str(tok_dir))
     eos_id = tokenizer.eos_token_id
     model_cfg = tiny_config(cfg.size, len(tokenizer), max_positions=max(1024, cfg.seq_len))
     model_cfg.eos_token_id = eos_id
@@ -95,28 +107,42 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, progress=None) -> dict:
     data = packed_batches(tokenizer, cfg, eos_id)
     opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
     logger = MetricLogger(out_dir / "metrics.jsonl")
+    ckpt = Checkpointer(out_dir / "checkpoints", keep=1)
+    start = 0
+    if (latest := ckpt.latest()) is not None:
+        start = ckpt.load(latest, model, opt)["step"]
+        logger.truncate_after(start - 1)
+        print0(f"pretrain: resuming from {latest} (step {start} of {cfg.steps})")
     model.train()
-    tokens_seen, t_train = 0, time.time()
+    tokens_seen, t_train = start * cfg.batch_size * cfg.seq_len, time.time()
     loss_val = float("nan")
-    for step in range(cfg.steps):
-        set_lr(opt, lr_at(step, cfg.steps, cfg.lr, cfg.warmup, "cosine", cfg.min_lr_ratio))
-        batch = data[step * cfg.batch_size : (step + 1) * cfg.batch_size].to(device)
-        with autocast_ctx(device, cfg.precision):
-            logits = model(input_ids=batch[:, :-1]).logits
-        loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        tokens_seen += batch[:, :-1].numel()
-        loss_val = float(loss)
-        if progress is not None:
-            progress(step + 1, cfg.steps, loss=loss_val)
-        if step % cfg.log_every == 0 or step == cfg.steps - 1:
-            logger.log({"step": step, "loss": loss_val, "grad_norm": float(gnorm), "lr": opt.param_groups[0]["lr"],
-                        "tokens": tokens_seen, "tokens_per_s": tokens_seen / (time.time() - t_train)})
+    with StopFlag() as stop:
+        for step in range(start, cfg.steps):
+            set_lr(opt, lr_at(step, cfg.steps, cfg.lr, cfg.warmup, "cosine", cfg.min_lr_ratio))
+            batch = data[step * cfg.batch_size : (step + 1) * cfg.batch_size].to(device)
+            with autocast_ctx(device, cfg.precision):
+                logits = model(input_ids=batch[:, :-1]).logits
+            loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
+                                                     batch[:, 1:].reshape(-1))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            tokens_seen += batch[:, :-1].numel()
+            loss_val = float(loss.detach())
+            if progress is not None:
+                progress(step + 1, cfg.steps, loss=loss_val)
+            if step % cfg.log_every == 0 or step == cfg.steps - 1:
+                logger.log({"step": step, "loss": loss_val, "grad_norm": float(gnorm), "lr": opt.param_groups[0]["lr"],
+                            "tokens": tokens_seen, "tokens_per_s": (tokens_seen - start * cfg.batch_size * cfg.seq_len)
+                            / max(time.time() - t_train, 1e-9), "peak_rss_mb": peak_rss_mb()})
+            done = step + 1
+            if is_main() and done < cfg.steps and (stop.requested or done % cfg.checkpoint_every == 0):
+                ckpt.save(done, model, opt)
+            if stop.requested:
+                raise Interrupted(f"stopped after step {done} of {cfg.steps}; checkpoint in {ckpt.dir}")
     model_dir = out_dir / "model"
     model.save_pretrained(str(model_dir), safe_serialization=True)
     tokenizer.save_pretrained(str(model_dir))
     return {"params": n_params, "vocab": len(tokenizer), "final_loss": loss_val, "tokens": tokens_seen,
-            "seconds": time.time() - t0}
+            "seconds": time.time() - t0, "resumed_from": start}

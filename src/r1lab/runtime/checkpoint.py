@@ -1,0 +1,120 @@
+"""Checkpoints that survive kills: written to a temp directory, then renamed into place.
+
+    <stage>/checkpoints/step_00000120/state.pt   model, optimizer, reference model, RNG states, extras
+                                     meta.json  step and extras in readable form
+
+A save interrupted at any point (kill, full disk) leaves only a ``.tmp-*`` directory, which is ignored
+and removed by the next save; the previous checkpoint stays usable. Old checkpoints are pruned to ``keep``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from r1lab.runtime.seed import get_rng_state, set_rng_state
+
+
+class Checkpointer:
+    def __init__(self, directory: str | os.PathLike, keep: int = 2):
+        self.dir = Path(directory)
+        self.keep = max(1, keep)
+
+    def all(self) -> list[Path]:
+        if not self.dir.is_dir():
+            return []
+        found = [p for p in self.dir.glob("step_*") if p.is_dir() and (p / "state.pt").is_file()]
+        return sorted(found, key=lambda p: int(p.name.split("_")[1]))
+
+    def latest(self) -> Path | None:
+        ckpts = self.all()
+        return ckpts[-1] if ckpts else None
+
+    def save(self, step: int, model: torch.nn.Module, optimizer=None, ref_model=None, extra: dict | None = None) -> Path:
+        """Write the state after ``step`` completed steps; returns the checkpoint directory."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.dir.glob(".tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.dir))
+        state: dict[str, Any] = {"step": step, "model": model.state_dict(), "rng": get_rng_state(), "extra": extra or {}}
+        if optimizer is not None:
+            state["optimizer"] = optimizer.state_dict()
+        if ref_model is not None:
+            state["ref_model"] = ref_model.state_dict()
+        torch.save(state, tmp / "state.pt")
+        (tmp / "meta.json").write_text(json.dumps({"step": step, "extra": _jsonable(extra or {})}, indent=1))
+        _fsync_dir(tmp)
+        final = self.dir / f"step_{step:08d}"
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        _fsync_dir(self.dir)
+        for old in self.all()[: -self.keep]:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def load(self, path: Path, model: torch.nn.Module, optimizer=None, ref_model=None, restore_rng: bool = True) -> dict:
+        """Restore states in place; returns {"step", "extra"}."""
+        state = torch.load(path / "state.pt", map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        if optimizer is not None and "optimizer" in state:
+            optimizer.load_state_dict(state["optimizer"])
+        if ref_model is not None and "ref_model" in state:
+            ref_model.load_state_dict(state["ref_model"])
+        if restore_rng:
+            set_rng_state(state["rng"])
+        return {"step": state["step"], "extra": state.get("extra", {})}
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _jsonable(d: dict) -> dict:
+    return {k: v for k, v in d.items() if isinstance(v, (int, float, str, bool, type(None), list, dict))}
+
+
+class Interrupted(Exception):
+    """Raised by a training loop after it saved a checkpoint because SIGINT/SIGTERM was received."""
+
+
+class StopFlag:
+    """Turns the first SIGINT/SIGTERM into a flag the loop checks at a step boundary (so it can save and
+    stop cleanly); a second SIGINT interrupts at once. Handlers are restored on exit. Main thread only."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = {}
+
+    def _handle(self, signum, frame):
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        return False
