@@ -2,6 +2,8 @@
 
     r1lab pretrain [--config FILE] [--out DIR] [key=value ...]
     r1lab zero     [--config FILE] [--out DIR] [key=value ...]
+    r1lab pipeline [--config FILE] [--out DIR] [key=value ...]
+    r1lab demo     [--quick] [--out DIR] [key=value ...]
     r1lab eval     --model DIR (--task NAME | --data FILE) [--samples K] [--temperature T] [--top-p P]
                    [--max-new-tokens N] [--examples N] [--template NAME] [--out FILE.json]
                    [--config FILE] [key=value ...]
@@ -32,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     _common(sub.add_parser("pretrain", help="pretrain the tiny base model on the reasoning world"), "runs/pretrain")
     _common(sub.add_parser("zero", help="R1-Zero: pretrain base if needed, GRPO with rule rewards, evaluate"), "runs/zero")
+    _common(sub.add_parser("pipeline", help="the whole R1 recipe: zero, cold start, reasoning RL, rejection SFT, "
+                                            "RL for all scenarios, distillation, report"), "runs/r1")
+    demo = sub.add_parser("demo", help="the R1 recipe on the tiny default (the README's main command)")
+    _common(demo, "runs/demo")
+    demo.add_argument("--quick", action="store_true", help="every stage at a toy size (~2 minutes)")
     ev = sub.add_parser("eval", help="evaluate a model with the R1 protocol (pass@1 over k samples, cons@k)")
     ev.add_argument("--config", help="YAML file with any of the keys below (flags win over it)")
     ev.add_argument("--model", help="model directory (Hugging Face format)")
@@ -146,7 +153,26 @@ def _guard_out_dir(out: Path, what: str) -> None:
         raise UserError(f"{out} already holds a finished {what} run (DONE); choose another --out or remove it")
 
 
-COMMANDS = {"pretrain": cmd_pretrain, "zero": cmd_zero, "eval": cmd_eval}
+def cmd_pipeline(args, base: dict | None = None) -> int:
+    from r1lab.config import build, deep_merge, load_yaml, parse_overrides
+    from r1lab.pipeline.r1 import R1Recipe, run_r1
+
+    data = deep_merge(base or {}, load_yaml(args.config) if args.config else {})
+    cfg = build(R1Recipe, deep_merge(data, parse_overrides(args.overrides)))
+    run_r1(cfg, args.out)
+    out = Path(args.out)
+    print((out / "report.md").read_text())
+    print(f"report: {out / 'report.md'}   summary: {out / 'summary.json'}   curves: {out / 'curves.png'}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from r1lab.pipeline.quick import QUICK
+
+    return cmd_pipeline(args, base=QUICK if args.quick else None)
+
+
+COMMANDS = {"pretrain": cmd_pretrain, "zero": cmd_zero, "eval": cmd_eval, "pipeline": cmd_pipeline, "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -90,9 +90,7 @@ def _coerce(value: Any, tp, key: str):
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
-        if not isinstance(value, dict):
-            raise UserError(f"config key {key!r}: expected a mapping, got {value!r}")
-        return build(tp, value, prefix=key + ".")
+        raise UserError(f"config key {key!r}: expected a mapping, got {value!r}")
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
             raise UserError(f"config key {key!r}: expected a list, got {value!r}")
@@ -128,16 +126,30 @@ def _coerce(value: Any, tp, key: str):
     return value
 
 
-def build(cls, data: dict, prefix: str = ""):
-    """Instantiate dataclass ``cls`` from a nested dict, strictly; then run its ``validate()`` if present."""
+def build(cls, data: dict, prefix: str = "", base=None):
+    """Instantiate dataclass ``cls`` from a nested dict, strictly; then run its ``validate()`` if present.
+
+    ``base`` is the instance the values override. A nested dataclass field starts from the parent's
+    default for it (so a recipe's ``reasoning_rl: GRPOConfig(template="user", ...)`` keeps its template
+    when a YAML file sets only ``reasoning_rl.steps``).
+    """
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    if base is None:
+        try:
+            base = cls()
+        except TypeError:  # a dataclass with required fields: build from the given values only
+            base = None
     kwargs = {}
     for key, value in data.items():
         if key not in fields:
             raise UserError(f"unknown config key {prefix + key!r}{did_you_mean(key, fields)}")
-        kwargs[key] = _coerce(value, hints[key], prefix + key)
-    obj = cls(**kwargs)
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp) and isinstance(value, dict):
+            kwargs[key] = build(tp, value, prefix=f"{prefix}{key}.", base=getattr(base, key, None))
+        else:
+            kwargs[key] = _coerce(value, tp, prefix + key)
+    obj = dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
     validate = getattr(obj, "validate", None)
     if validate is not None:
         validate()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from r1lab.core import pass_at_k
 from r1lab.rewards.behaviour import language_consistency, reflection_count
-from r1lab.rewards.format import is_r1zero_format, reasoning_of
+from r1lab.rewards.format import is_r1_format, is_r1zero_format, reasoning_of
 from r1lab.rewards.registry import target_language
 from r1lab.rollout import SamplingParams
 
@@ -27,6 +27,7 @@ class EvalSettings:
     max_new_tokens: int = 256
     seed: int = 1234
     language: str = "en"
+    format: str = "r1zero"          # which layout the format rate checks: "r1zero" or "r1" (readable)
 
 
 def majority_vote(verdicts: list) -> tuple[str | None, bool]:
@@ -50,8 +51,13 @@ def pass_ks(samples: int) -> list[int]:
     return ks
 
 
-def summarize(task, examples, rollouts, samples: int, language: str = "en", keep_responses: bool = True) -> dict:
+FORMATS = {"r1zero": is_r1zero_format, "r1": is_r1_format}
+
+
+def summarize(task, examples, rollouts, samples: int, language: str = "en", keep_responses: bool = True,
+              format: str = "r1zero") -> dict:
     """Metrics from rollouts ordered prompt-major (``samples`` per example)."""
+    is_format = FORMATS[format]
     per_example, p1s = [], []
     correct_counts, cons = [], []
     lengths, fmt, trunc, reflect, lang = [], [], [], [], []
@@ -65,7 +71,7 @@ def summarize(task, examples, rollouts, samples: int, language: str = "en", keep
         cons.append(maj_ok)
         for r in group:
             lengths.append(len(r.token_ids))
-            fmt.append(is_r1zero_format(r.text))
+            fmt.append(is_format(r.text))
             trunc.append(r.finish_reason == "length")
             reflect.append(reflection_count(r.text))
             lang.append(language_consistency(reasoning_of(r.text), target_language(ex, language)))
@@ -104,9 +110,9 @@ def evaluate(engine, task, examples, prompts: list[str], settings: EvalSettings,
     sampling = SamplingParams(temperature=settings.temperature, top_p=settings.top_p,
                               max_new_tokens=settings.max_new_tokens, seed=settings.seed)
     rollouts = engine.generate(prompts, settings.samples, sampling)
-    out = summarize(task, examples, rollouts, settings.samples, settings.language, keep_responses)
+    out = summarize(task, examples, rollouts, settings.samples, settings.language, keep_responses, settings.format)
     out["seconds"] = time.time() - t0
-    out["settings"] = {"temperature": settings.temperature, "top_p": settings.top_p,
+    out["settings"] = {"temperature": settings.temperature, "top_p": settings.top_p, "format": settings.format,
                        "max_new_tokens": settings.max_new_tokens, "samples": settings.samples, "seed": settings.seed}
     return out
 

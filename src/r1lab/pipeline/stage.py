@@ -47,3 +47,29 @@ def cached_json(path: str | Path, compute):
     value = compute()
     atomic_write_json(p, value)
     return value
+
+
+def run_stage(run_dir: str | Path, name: str, fn, cfg=None) -> dict:
+    """Run ``fn(stage_dir) -> artifacts`` unless the stage is DONE; write config.yaml first and DONE last.
+
+    An interrupted stage keeps its checkpoints and data files, so calling this again resumes it;
+    a finished stage drops its checkpoints (the model is saved) and is skipped from then on.
+    """
+    import shutil
+
+    from r1lab.runtime import print0
+    from r1lab.runtime.checkpoint import Interrupted, stop_requested
+
+    d = stage_dir(run_dir, name)
+    if is_done(d):
+        print0(f"[{name}] done, skipping ({d})")
+        return read_done(d)
+    if cfg is not None:
+        write_config(d, cfg)
+    print0(f"[{name}] running")
+    artifacts = fn(d)
+    mark_done(d, artifacts)
+    shutil.rmtree(d / "checkpoints", ignore_errors=True)
+    if stop_requested():  # the signal came during the stage's last step: it finished, stop before the next
+        raise Interrupted(f"stopped after stage {name!r} finished")
+    return artifacts

@@ -17,7 +17,7 @@ from r1lab.eval.evaluate import EvalSettings, evaluate
 from r1lab.models import load_model_and_tokenizer
 from r1lab.pipeline.plots import plot_curves, read_metrics
 from r1lab.pipeline.progress import progress_bar
-from r1lab.pipeline.stage import cached_json, is_done, mark_done, read_done, stage_dir, write_config
+from r1lab.pipeline.stage import cached_json, run_stage, stage_dir
 from r1lab.rollout import NativeEngine
 from r1lab.runtime import atomic_write_json, pick_device, print0
 from r1lab.tasks import get_task
@@ -47,33 +47,44 @@ class ZeroRecipe:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
-def base_stage(cfg: ZeroRecipe, run_dir: Path) -> Path:
+def base_stage(cfg, run_dir: Path) -> Path:
     """The base model directory: ``cfg.base_model`` as given, or pretrained into ``run_dir/base``."""
     if cfg.base_model:
         return Path(cfg.base_model)
-    d = stage_dir(run_dir, "base")
-    if is_done(d):
-        print0(f"[base] done, skipping ({d})")
-        return Path(read_done(d)["model"])
-    write_config(d, cfg.pretrain)
-    print0("[base] pretraining the tiny base model")
-    with progress_bar("pretrain", cfg.pretrain.steps) as bar:
-        info = pretrain(cfg.pretrain, d, progress=bar)
-    mark_done(d, {"model": str(d / "model"), **info})
-    return d / "model"
+
+    def work(d: Path) -> dict:
+        with progress_bar("pretrain", cfg.pretrain.steps) as bar:
+            info = pretrain(cfg.pretrain, d, progress=bar)
+        return {"model": str(d / "model"), **info}
+
+    return Path(run_stage(run_dir, "base", work, cfg.pretrain)["model"])
+
+
+def zero_stage(cfg, run_dir: Path, base_dir: Path, name: str = "zero") -> Path:
+    """R1-Zero: GRPO with rule rewards from the base model."""
+    z = cfg.zero
+
+    def work(d: Path) -> dict:
+        print0(f"[{name}] GRPO: {z.steps} steps x {z.prompts_per_step} prompts x {z.group_size} samples")
+        with progress_bar(name, z.steps) as bar:
+            info = run_grpo(z, base_dir, d, progress=bar)
+        return {"model": str(d / "model"), "steps": info["steps"], "seconds": info["seconds"]}
+
+    return Path(run_stage(run_dir, name, work, z)["model"])
 
 
 def evaluate_model(model_dir: str | Path, task_name: str, task_options: dict, template: str, ev: EvalConfig,
-                   language: str = "en", keep_responses: bool = True) -> dict:
+                   language: str = "en", keep_responses: bool = True, format: str = "r1zero",
+                   examples: int | None = None) -> dict:
     """The paper's protocol on the task's held-out split: ``ev.samples`` samples per problem."""
     device = pick_device(ev.device)
     model, tok = load_model_and_tokenizer(model_dir, device)
     task = get_task(task_name, **task_options)
-    examples = task.examples("test", n=ev.examples, seed=ev.seed)
+    exs = task.examples("test", n=examples or ev.examples, seed=ev.seed)
     engine = NativeEngine(model, tok, device=device, max_batch=ev.max_batch)
     settings = EvalSettings(samples=ev.samples, temperature=ev.temperature, top_p=ev.top_p,
-                            max_new_tokens=ev.max_new_tokens, seed=ev.seed, language=language)
-    return evaluate(engine, task, examples, [render_prompt(template, e.prompt) for e in examples], settings,
+                            max_new_tokens=ev.max_new_tokens, seed=ev.seed, language=language, format=format)
+    return evaluate(engine, task, exs, [render_prompt(template, e.prompt) for e in exs], settings,
                     keep_responses=keep_responses)
 
 
@@ -91,15 +102,8 @@ def run_zero(cfg: ZeroRecipe, run_dir: str | Path) -> dict:
     print0("[eval] base model on held-out problems")
     base_eval = cached_json(stage_dir(run_dir, "base") / "eval.json",
                             lambda: evaluate_model(base_dir, z.task, z.task_options, z.template, cfg.eval, z.language))
-    zdir = stage_dir(run_dir, "zero")
-    if is_done(zdir):
-        print0(f"[zero] done, skipping ({zdir})")
-    else:
-        write_config(zdir, z)
-        print0(f"[zero] GRPO: {z.steps} steps x {z.prompts_per_step} prompts x {z.group_size} samples")
-        with progress_bar("zero", z.steps) as bar:
-            info = run_grpo(z, base_dir, zdir, progress=bar)
-        mark_done(zdir, {"model": str(zdir / "model"), "steps": info["steps"], "seconds": info["seconds"]})
+    zero_stage(cfg, run_dir, base_dir)
+    zdir = run_dir / "zero"
     print0("[eval] R1-Zero model on held-out problems")
     final_eval = cached_json(zdir / "eval.json",
                              lambda: evaluate_model(zdir / "model", z.task, z.task_options, z.template, cfg.eval, z.language))

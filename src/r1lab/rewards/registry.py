@@ -18,7 +18,7 @@ from typing import Callable
 
 from r1lab.errors import UserError, did_you_mean
 from r1lab.rewards.behaviour import language_consistency
-from r1lab.rewards.format import format_reward, reasoning_of
+from r1lab.rewards.format import format_r1_reward, format_reward, reasoning_of
 
 log = logging.getLogger("r1lab.rewards")
 
@@ -42,6 +42,40 @@ def language_reward(responses: list[str], examples: list, target: str = "en") ->
     return [language_consistency(reasoning_of(r), target_language(e, target)) for r, e in zip(responses, examples)]
 
 
+def is_general(example) -> bool:
+    meta = getattr(example, "meta", None) or {}
+    return meta.get("kind") == "general"
+
+
+def reasoning_only(fn: RewardFn) -> RewardFn:
+    """Apply a rule reward to reasoning examples only; general examples score 0 (R1 Eq. 8–10: rule
+    rewards for reasoning data, a preference model for general data)."""
+    def wrapped(responses, examples):
+        idx = [i for i, e in enumerate(examples) if not is_general(e)]
+        scores = fn([responses[i] for i in idx], [examples[i] for i in idx]) if idx else []
+        out = [0.0] * len(responses)
+        for i, s in zip(idx, scores):
+            out[i] = s
+        return out
+    return wrapped
+
+
+def preference_reward(model_path: str, device: str = "cpu") -> RewardFn:
+    """Reward-model score of the summary, for general examples only (reasoning examples score 0)."""
+    from r1lab.train.reward_model import RewardModel
+
+    rm = RewardModel.load(model_path, device)
+
+    def fn(responses, examples):
+        idx = [i for i, e in enumerate(examples) if is_general(e)]
+        scores = rm.score([examples[i].prompt for i in idx], [responses[i] for i in idx]) if idx else []
+        out = [0.0] * len(responses)
+        for i, s in zip(idx, scores):
+            out[i] = s
+        return out
+    return fn
+
+
 def _math_reward(responses, examples):
     from r1lab.rewards.math import math_reward
     return math_reward(responses, examples)
@@ -54,8 +88,10 @@ def _code_reward(responses, examples):
 
 # name -> factory(task, **options) -> RewardFn
 REWARDS: dict[str, Callable[..., RewardFn]] = {
-    "accuracy": lambda task, **kw: (lambda rs, es: accuracy_reward(rs, es, task)),
+    "accuracy": lambda task, **kw: reasoning_only(lambda rs, es: accuracy_reward(rs, es, task)),
     "format": lambda task, **kw: format_reward,
+    "format_r1": lambda task, **kw: format_r1_reward,
+    "preference": lambda task, model, device="cpu", **kw: preference_reward(model, device),
     "language": lambda task, target="en", **kw: (lambda rs, es: language_reward(rs, es, target)),
     "math": lambda task, **kw: _math_reward,
     "code": lambda task, **kw: _code_reward,
@@ -68,7 +104,10 @@ def build_rewards(weights: dict[str, float], task, options: dict | None = None) 
     for name, w in weights.items():
         if name not in REWARDS:
             raise UserError(f"unknown reward {name!r}{did_you_mean(name, REWARDS)}; valid rewards: {', '.join(REWARDS)}")
-        out[name] = (REWARDS[name](task, **(options or {}).get(name, {})), float(w))
+        try:
+            out[name] = (REWARDS[name](task, **(options or {}).get(name, {})), float(w))
+        except TypeError as e:
+            raise UserError(f"reward {name!r}: bad or missing options in reward_options.{name} ({e})") from None
     return out
 
 

@@ -5,15 +5,36 @@ the G samples of each prompt, so a group shares its prompt's prefill. Each decod
 per live row; rows that finish (EOS, a stop string, or the length limit) leave the batch, and the cache
 is compacted with them. Returns per-token log-probabilities of the sampling distribution
 (temperature-scaled, before top-p truncation), the convention of vLLM and of the policy-gradient losses.
+
+Speed (profiled on CPU with py-spy and the torch profiler; numbers in benchmarks/rollout_speed.py):
+
+- Llama-family models (Llama, Mistral without a sliding window, Qwen2, Qwen3) decode through
+  ``_LlamaDecoder``: the model's own modules on a preallocated KV cache, one tensor for all layers, so a
+  step writes one column instead of concatenating a DynamicCache, and compaction is one index_select.
+  Other models run through ``_HFDecoder`` (the model's forward with a DynamicCache).
+- Sampling draws one uniform per row (inverse CDF) instead of a random number per vocabulary entry, and
+  top-p is rejection sampling against the nucleus test (the mass above the drawn token), with an exact
+  sort only for rows that miss twice: ``torch.multinomial`` and a full-vocab sort were most of a step.
+- Bookkeeping stays in tensors (one ``.tolist()`` per generation, not per step); stop strings are
+  checked only for rows whose new token can end one (a per-vocabulary table).
+- Finished rows are parked and dropped from the batch when they are an eighth of it: a compaction copies
+  the whole cache, so dropping every row the step it ends costs more than carrying it a few steps.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from dataclasses import dataclass, field
 
 import torch
 
 from r1lab.models.forward import lm_forward, positions_from_mask
+
+# Top-p: rejection rounds before the exact (sorting) fallback; each round accepts with prob >= top_p.
+_NUCLEUS_ROUNDS = 2
+ATTN_FP32 = True
+_REASONS = ("length", "eos", "stop")
 
 
 @dataclass
@@ -36,27 +57,253 @@ class Rollout:
     meta: dict = field(default_factory=dict)
 
 
+def _inverse_cdf(weights_RV: torch.Tensor, generator) -> torch.Tensor:
+    """One draw per row from unnormalised non-negative weights: a single uniform per row (inverse CDF)."""
+    cum = weights_RV.cumsum(-1, dtype=torch.float64 if weights_RV.shape[-1] > 4096 else weights_RV.dtype)
+    total = cum[:, -1:]
+    u = torch.rand(cum.shape[0], 1, generator=generator, device=cum.device, dtype=cum.dtype)
+    idx = torch.searchsorted(cum, u * total, right=True)
+    # rounding can put u * total at the very end: never return a zero-weight token past the last positive one
+    return torch.minimum(idx, (cum < total).sum(-1, keepdim=True)).squeeze(-1)
+
+
+def _outside_nucleus(weights_RV, tokens_R, top_p: float) -> torch.Tensor:
+    """True where the mass of tokens strictly more probable than the drawn one already reaches top_p."""
+    w_tok = weights_RV.gather(-1, tokens_R.unsqueeze(-1))
+    above = (weights_RV * (weights_RV > w_tok)).sum(-1)
+    return above >= top_p * weights_RV.sum(-1)
+
+
+def _nucleus_sample(weights_RV, tokens_R, top_p: float, generator) -> torch.Tensor:
+    """Top-p sampling by rejection: redraw rows whose token is outside the nucleus (exact: p restricted to
+    the nucleus), then sort only the rows still outside after ``_NUCLEUS_ROUNDS`` redraws."""
+    bad = _outside_nucleus(weights_RV, tokens_R, top_p)
+    for _ in range(_NUCLEUS_ROUNDS):
+        if not bool(bad.any()):
+            return tokens_R
+        rows = bad.nonzero().squeeze(-1)
+        w = weights_RV[rows]
+        new = _inverse_cdf(w, generator)
+        tokens_R[rows] = new
+        bad[rows] = _outside_nucleus(w, new, top_p)
+    if bool(bad.any()):
+        rows = bad.nonzero().squeeze(-1)
+        sorted_w, sorted_idx = weights_RV[rows].sort(dim=-1, descending=True)
+        # keep the smallest prefix whose mass reaches top_p (the first token is always kept)
+        drop = (sorted_w.cumsum(-1) - sorted_w) >= top_p * sorted_w.sum(-1, keepdim=True)
+        choice = _inverse_cdf(sorted_w.masked_fill(drop, 0.0), generator)
+        tokens_R[rows] = sorted_idx.gather(-1, choice.unsqueeze(-1)).squeeze(-1)
+    return tokens_R
+
+
 def sample_next(logits_RV: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None):
-    """Sample one token per row. Returns (tokens_R, logprobs_R) under the temperature-scaled distribution."""
+    """Sample one token per row. Returns (tokens_R, logprobs_R) under the temperature-scaled distribution
+    (before top-p truncation); greedy (temperature <= 0) returns logprobs 0."""
     logits = logits_RV.float()
     if temperature <= 0:  # greedy
         tokens = logits.argmax(-1)
-        logprobs = torch.zeros(tokens.shape, dtype=torch.float32, device=logits.device)
-        return tokens, logprobs
-    logits = logits / temperature
-    logprobs_all = torch.log_softmax(logits, dim=-1)
-    probs = logprobs_all.exp()
+        return tokens, torch.zeros(tokens.shape, dtype=torch.float32, device=logits.device)
+    if temperature != 1.0:
+        logits = logits / temperature
+    peak = logits.amax(-1, keepdim=True)
+    weights = (logits - peak).exp_()  # unnormalised probabilities, max 1
+    tokens = _inverse_cdf(weights, generator)
     if top_p < 1.0:
-        sorted_p, sorted_idx = probs.sort(dim=-1, descending=True)
-        cum = sorted_p.cumsum(-1)
-        # keep the smallest prefix whose mass reaches top_p (the first token is always kept)
-        drop = (cum - sorted_p) >= top_p
-        sorted_p = sorted_p.masked_fill(drop, 0.0)
-        choice = torch.multinomial(sorted_p, 1, generator=generator).squeeze(-1)
-        tokens = sorted_idx.gather(-1, choice.unsqueeze(-1)).squeeze(-1)
-    else:
-        tokens = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-    return tokens, logprobs_all.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+        tokens = _nucleus_sample(weights, tokens, top_p, generator)
+    # log p = logit - logsumexp = (logit - peak) - log(sum weights): a gather, no (R, V) log-softmax
+    log_z = weights.sum(-1).log()
+    return tokens, logits.gather(-1, tokens.unsqueeze(-1)).squeeze(-1) - peak.squeeze(-1) - log_z
+
+
+class _HFDecoder:
+    """Any HF causal LM through its forward and a DynamicCache (the fallback decoder)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def prefill(self, ids_PW, mask_PW, n: int, max_new: int) -> torch.Tensor:
+        logits, self.cache = lm_forward(self.model, ids_PW, mask_PW, positions_from_mask(mask_PW), None,
+                                        use_cache=True, logits_to_keep=1)
+        self.mask = mask_PW
+        if n > 1:  # share each prompt's prefill across its group
+            self.cache.batch_repeat_interleave(n)
+            self.mask = mask_PW.repeat_interleave(n, dim=0)
+            logits = logits.repeat_interleave(n, dim=0)
+        return logits[:, -1, :]
+
+    def step(self, tok_R, pos_R) -> torch.Tensor:
+        self.mask = torch.cat([self.mask, self.mask.new_ones((len(tok_R), 1))], dim=1)
+        logits, self.cache = lm_forward(self.model, tok_R.unsqueeze(1), self.mask, pos_R.unsqueeze(1), self.cache,
+                                        use_cache=True, logits_to_keep=1)
+        return logits[:, -1, :]
+
+    def select(self, keep_R) -> None:
+        self.cache.batch_select_indices(keep_R)
+        self.mask = self.mask[keep_R]
+
+
+_FAST_CLASSES = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM"}
+_TABLE_ROPE = {"default", "linear", "llama3", "yarn"}  # rope types whose cos/sin depend on the position only
+
+
+def _llama_like(model) -> bool:
+    """True for the Llama-family models ``_LlamaDecoder`` computes exactly (full attention on every layer)."""
+    if type(model).__name__ not in _FAST_CLASSES:
+        return False
+    cfg = model.config
+    layer_types = getattr(cfg, "layer_types", None) or []
+    if any(t != "full_attention" for t in layer_types):
+        return False
+    if type(model).__name__ == "MistralForCausalLM" and getattr(cfg, "sliding_window", None) is not None:
+        return False
+    inner = getattr(model, "model", None)
+    return all(hasattr(inner, a) for a in ("embed_tokens", "layers", "norm", "rotary_emb"))
+
+
+def _rotate_half(x):
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+class _LlamaDecoder:
+    """A Llama-family model's own modules on a preallocated KV cache, with the prompt cache shared by a group.
+
+    The G samples of a prompt attend to one copy of its prompt keys/values (P, kv_heads, W, head_dim):
+    their queries are laid out on a (prompt, sample) grid, so the prompt part of attention reads each
+    prompt once per step instead of G times (decode attention is memory-bound on CPU: it streams the cache
+    from DRAM every step). Generated tokens go to a per-row cache (layers, 2, R, kv_heads, max_new,
+    head_dim) taken from a buffer the engine keeps across calls (a fresh multi-MB tensor costs page faults,
+    measured at 10x a copy into a reused one). Finished rows leave by swap-remove: live rows from the tail
+    move into their slots, so a compaction copies as many rows as finished, not the whole cache.
+    """
+
+    def __init__(self, model, buffer: dict):
+        self.model, self.inner, self.buffer = model, model.model, buffer
+        cfg = model.config
+        self.layers = list(self.inner.layers)
+        self.heads = cfg.num_attention_heads
+        self.kv_heads = getattr(cfg, "num_key_value_heads", None) or self.heads
+        self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // self.heads
+        self.rep = self.heads // self.kv_heads
+        self.scaling = self.layers[0].self_attn.scaling
+        self.qk_norm = hasattr(self.layers[0].self_attn, "q_norm")
+        rope = getattr(cfg, "rope_parameters", None) or getattr(cfg, "rope_scaling", None) or {}
+        self.rope_table = (rope.get("rope_type", rope.get("type", "default")) or "default") in _TABLE_ROPE
+
+    def _rope(self, x, pos_BT):
+        if self.rope_table:
+            return self.cos[pos_BT], self.sin[pos_BT]
+        return self.inner.rotary_emb(x, pos_BT)
+
+    def _qkv(self, layer, x_BTd, cos_B1TD, sin_B1TD):
+        """Queries (B, H, T, D) and keys, values (B, kv_heads, T, D) of one layer, rotary applied."""
+        B, T, _ = x_BTd.shape
+        attn = layer.self_attn
+        h = layer.input_layernorm(x_BTd)
+        q = attn.q_proj(h).view(B, T, self.heads, self.head_dim)
+        k = attn.k_proj(h).view(B, T, self.kv_heads, self.head_dim)
+        v = attn.v_proj(h).view(B, T, self.kv_heads, self.head_dim)
+        if self.qk_norm:
+            q, k = attn.q_norm(q), attn.k_norm(k)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        q = q * cos_B1TD + _rotate_half(q) * sin_B1TD
+        k = k * cos_B1TD + _rotate_half(k) * sin_B1TD
+        return q, k, v.to(k.dtype)
+
+    def _finish_layer(self, layer, x_BTd, attn_BTE):
+        x_BTd = x_BTd + layer.self_attn.o_proj(attn_BTE)
+        return x_BTd + layer.mlp(layer.post_attention_layernorm(x_BTd))
+
+    def _on_grid(self, rows_BKRX, fn):
+        """``fn`` over the rows laid out per prompt, (P, kv_heads, G*rep, X), then back to live rows."""
+        B, Hk, rep, X = rows_BKRX.shape
+        P, G = self.prompts, self.group
+        grid = rows_BKRX.new_zeros(P * G, Hk, rep, X).index_copy_(0, self.slot, rows_BKRX)
+        out = fn(grid.view(P, G, Hk, rep, X).transpose(1, 2).reshape(P, Hk, G * rep, X))
+        Y = out.shape[-1]
+        return out.view(P, Hk, G, rep, Y).transpose(1, 2).reshape(P * G, Hk, rep, Y).index_select(0, self.slot)
+
+    def prefill(self, ids_PW, mask_PW, n: int, max_new: int) -> torch.Tensor:
+        P, W = ids_PW.shape
+        dev = ids_PW.device
+        self.prompts, self.group, self.t = P, n, 0
+        self.no_autocast = contextlib.nullcontext
+        if ATTN_FP32 and torch.is_autocast_enabled(dev.type):
+            self.no_autocast = functools.partial(torch.autocast, dev.type, enabled=False)
+        x = self.inner.embed_tokens(ids_PW)
+        if self.rope_table:
+            cos, sin = self.inner.rotary_emb(x, torch.arange(W + max_new, device=dev).unsqueeze(0))
+            self.cos, self.sin = cos[0], sin[0]
+        cos, sin = self._rope(x, positions_from_mask(mask_PW))
+        cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+        valid = mask_PW.bool()
+        causal = torch.ones(W, W, dtype=torch.bool, device=dev).tril_()
+        # pad queries see themselves so no softmax row is empty; real queries never see pad keys
+        allowed = (causal & valid.unsqueeze(1)) | torch.eye(W, dtype=torch.bool, device=dev)
+        bias = torch.zeros((P, 1, 1, W, W), device=dev).masked_fill_(~allowed[:, None, None], float("-inf"))
+        self.prompt_kv = []
+        Hk, rep, D = self.kv_heads, self.rep, self.head_dim
+        for i, layer in enumerate(self.layers):
+            q, k, v = self._qkv(layer, x, cos, sin)
+            self.prompt_kv.append((k.contiguous(), v.contiguous()))
+            scores = torch.matmul(q.reshape(P, Hk, rep * W, D), k.transpose(-1, -2)).mul_(self.scaling)
+            probs = torch.softmax(scores.view(P, Hk, rep, W, W) + bias, dim=-1, dtype=torch.float32)
+            out = torch.matmul(probs.to(v.dtype).view(P, Hk, rep * W, W), v)
+            x = self._finish_layer(layer, x, out.view(P, self.heads, W, D).transpose(1, 2).reshape(P, W, -1))
+        logits = self.model.lm_head(self.inner.norm(x[:, -1]))
+        self.prompt_bias = torch.zeros((P, W), device=dev).masked_fill_(~valid, float("-inf"))
+        self.slot = torch.arange(P * n, device=dev)  # grid slot (prompt * n + sample) of each live row
+        self.row_bias = self.prompt_bias.repeat_interleave(n, dim=0)[:, None, None, :]
+        shape = (len(self.layers), 2, P * n, Hk, max_new, D)
+        self.kv = self._buffer_view(shape, self.prompt_kv[0][0].dtype, dev)
+        return logits.repeat_interleave(n, dim=0)
+
+    def _buffer_view(self, shape, dtype, device) -> torch.Tensor:
+        numel = 1
+        for d in shape:
+            numel *= d
+        buf = self.buffer.get("kv")
+        if buf is None or buf.numel() < numel or buf.dtype != dtype or buf.device != device:
+            buf = self.buffer["kv"] = torch.empty(numel, dtype=dtype, device=device)
+        return buf[:numel].view(shape)
+
+    def step(self, tok_R, pos_R) -> torch.Tensor:
+        B, t, Hk, rep = len(tok_R), self.t, self.kv_heads, self.rep
+        x = self.inner.embed_tokens(tok_R.unsqueeze(1))
+        cos, sin = self._rope(x, pos_R.unsqueeze(1))
+        cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
+        W = self.prompt_bias.shape[1]
+        for i, layer in enumerate(self.layers):
+            q, k, v = self._qkv(layer, x, cos, sin)
+            self.kv[i, 0, :B, :, t] = k[:, :, 0]
+            self.kv[i, 1, :B, :, t] = v[:, :, 0]
+            keys, vals = self.kv[i, 0, :B, :, : t + 1], self.kv[i, 1, :B, :, : t + 1]
+            with self.no_autocast():
+                out = self._decode_attention(i, q.view(B, Hk, rep, self.head_dim), keys, vals, W)
+            x = self._finish_layer(layer, x, out.view(B, 1, -1))
+        self.t += 1
+        return self.model.lm_head(self.inner.norm(x[:, -1]))
+
+    def _decode_attention(self, i, q_BKRD, keys, vals, W):
+        """One query per row over its prompt (shared, on the grid) and its own generated tokens."""
+        pk, pv = self.prompt_kv[i]
+        # keys @ q (a matrix-vector product per row) runs ~25% faster on CPU than q @ keys^T
+        own = torch.matmul(keys, q_BKRD.transpose(-1, -2)).transpose(-1, -2)
+        shared = self._on_grid(q_BKRD, lambda g: torch.matmul(g, pk.transpose(-1, -2)))
+        scores = torch.cat([shared, own], dim=-1).mul_(self.scaling)
+        scores[..., :W] += self.row_bias
+        probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(vals.dtype)
+        return self._on_grid(probs[..., :W], lambda g: torch.matmul(g, pv)) + torch.matmul(probs[..., W:], vals)
+
+    def select(self, order_R) -> None:
+        """Keep rows ``order_R`` (new row i <- old row order_R[i]); rows with order_R[i] == i stay put."""
+        n = len(order_R)
+        moved = (order_R != torch.arange(n, device=order_R.device)).nonzero().squeeze(-1)
+        if len(moved):
+            used = self.kv[:, :, :, :, : self.t]
+            used.index_copy_(2, moved, used.index_select(2, order_R[moved]))
+        self.kv = self.kv[:, :, :n]
+        self.slot, self.row_bias = self.slot[order_R], self.row_bias[order_R]
 
 
 class NativeEngine:
@@ -71,13 +318,16 @@ class NativeEngine:
         self.autocast = autocast
         self.eos_ids = _eos_ids(tokenizer, model)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else sorted(self.eos_ids)[0]
+        self.fast = _llama_like(model)
+        self._tables: dict = {}
+        self._buffer: dict = {}  # KV cache storage reused across calls
 
     def encode(self, prompts: list[str] | list[list[int]]) -> list[list[int]]:
         if prompts and isinstance(prompts[0], str):
             return [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
         return [list(p) for p in prompts]
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def generate(self, prompts: list[str] | list[list[int]], n: int, sampling: SamplingParams) -> list[Rollout]:
         """``n`` samples for each prompt, ordered prompt-major: [p0 s0, p0 s1, ..., p1 s0, ...]."""
         prompt_ids = self.encode(prompts)
@@ -90,79 +340,118 @@ class NativeEngine:
         per_chunk = max(1, self.max_batch // max(n, 1))
         out: list[Rollout] = []
         try:
-            for start in range(0, len(prompt_ids), per_chunk):
-                chunk = prompt_ids[start : start + per_chunk]
-                out.extend(self._generate_chunk(chunk, start, n, sampling, generator))
+            # one autocast region for the whole generation, so weight casts are cached across steps
+            with self.autocast() if self.autocast is not None else contextlib.nullcontext():
+                for start in range(0, len(prompt_ids), per_chunk):
+                    chunk = prompt_ids[start : start + per_chunk]
+                    out.extend(self._generate_chunk(chunk, start, n, sampling, generator))
         finally:
             self.model.train(was_training)
         return out
 
-    def _prefill(self, chunk: list[list[int]]):
+    def _lookup_tables(self, vocab: int, stops: tuple[str, ...]):
+        """(is_eos_V, may_end_stop_V) boolean tables over the model's vocabulary, cached per stop set."""
+        key = (vocab, stops)
+        if key not in self._tables:
+            eos = torch.zeros(vocab, dtype=torch.bool)
+            eos[[i for i in self.eos_ids if 0 <= i < vocab]] = True
+            may_stop = None
+            if stops:
+                may_stop = torch.ones(vocab, dtype=torch.bool)
+                # a stop string first appears with the token that adds its last character; whitespace ends and
+                # partial UTF-8 pieces are not visible in a token's own text, so those stay always-checked
+                if not any(s[-1].isspace() for s in stops):
+                    n_tok = min(vocab, len(self.tokenizer))
+                    pieces = self.tokenizer.batch_decode([[i] for i in range(n_tok)], skip_special_tokens=True)
+                    last = {s[-1] for s in stops}
+                    may_stop[:n_tok] = torch.tensor([("\ufffd" in t) or any(c in t for c in last) for t in pieces])
+                may_stop = may_stop.to(self.device)
+            self._tables[key] = (eos.to(self.device), may_stop)
+        return self._tables[key]
+
+    def _prefill_inputs(self, chunk: list[list[int]]):
         width = max(len(p) for p in chunk)
         ids = torch.full((len(chunk), width), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
         for i, p in enumerate(chunk):
             ids[i, width - len(p):] = torch.tensor(p, dtype=torch.long)
             mask[i, width - len(p):] = 1
-        ids, mask = ids.to(self.device), mask.to(self.device)
-        logits, cache = self._forward(ids, mask, positions_from_mask(mask), None)
-        return logits[:, -1, :], cache, mask
-
-    def _forward(self, ids, mask, pos, cache):
-        if self.autocast is not None:
-            with self.autocast():
-                return lm_forward(self.model, ids, mask, pos, cache, use_cache=True, logits_to_keep=1)
-        return lm_forward(self.model, ids, mask, pos, cache, use_cache=True, logits_to_keep=1)
+        return ids.to(self.device), mask.to(self.device)
 
     def _generate_chunk(self, chunk, offset, n, sampling, generator) -> list[Rollout]:
-        logits, cache, mask = self._prefill(chunk)
+        ids, mask = self._prefill_inputs(chunk)
+        decoder = _LlamaDecoder(self.model, self._buffer) if self.fast else _HFDecoder(self.model)
+        max_new = sampling.max_new_tokens
+        logits = decoder.prefill(ids, mask, n, max_new)
         rows = len(chunk) * n
-        if n > 1:  # share each prompt's prefill across its group
-            cache.batch_repeat_interleave(n)
-            logits = logits.repeat_interleave(n, dim=0)
-            mask = mask.repeat_interleave(n, dim=0)
-        next_pos = mask.sum(-1)  # (R,) position id of the next token
-        live = torch.arange(rows, device=self.device)  # original row index of each live row
-        tokens: list[list[int]] = [[] for _ in range(rows)]
-        logps: list[list[float]] = [[] for _ in range(rows)]
-        reasons = ["length"] * rows
+        is_eos, may_stop = self._lookup_tables(logits.shape[-1], tuple(sampling.stop))
         stop_tail = max((len(s) for s in sampling.stop), default=0)
-        for step in range(sampling.max_new_tokens):
+        pos = mask.sum(-1).repeat_interleave(n)  # (R,) position id of the next token
+        live = torch.arange(rows, device=self.device)  # original row of each batch row
+        alive = torch.ones(rows, dtype=torch.bool, device=self.device)  # batch rows still generating
+        out_tok = torch.full((rows, max_new), self.pad_id, dtype=torch.long, device=self.device)
+        out_lp = torch.zeros((rows, max_new), dtype=torch.float32, device=self.device)
+        ends = torch.full((rows,), max_new, dtype=torch.long, device=self.device)
+        reasons = torch.zeros(rows, dtype=torch.long, device=self.device)  # index into _REASONS
+        for step in range(max_new):
             tok, lp = sample_next(logits, sampling.temperature, sampling.top_p, generator)
-            tok_l, lp_l = tok.tolist(), lp.tolist()
-            keep = []
-            for j, r in enumerate(live.tolist()):
-                tokens[r].append(tok_l[j])
-                logps[r].append(lp_l[j])
-                if tok_l[j] in self.eos_ids:
-                    reasons[r] = "eos"
-                elif stop_tail and self._hit_stop(tokens[r], sampling.stop, stop_tail):
-                    reasons[r] = "stop"
-                else:
-                    keep.append(j)
-                    continue
-            if not keep or step == sampling.max_new_tokens - 1:
+            out_tok[live, step] = tok
+            out_lp[live, step] = lp
+            fin = is_eos[tok] & alive
+            reasons[live[fin]] = 1
+            if may_stop is not None:
+                fin |= self._stop_rows(out_tok, live, may_stop[tok] & alive & ~fin, step, sampling.stop,
+                                       stop_tail, reasons)
+            if bool(fin.any()):
+                ends[live[fin]] = step + 1
+                alive &= ~fin
+            n_alive = int(alive.sum())
+            if n_alive == 0 or step == max_new - 1:
                 break
-            if len(keep) < len(live):  # finished rows leave the batch
-                idx = torch.tensor(keep, device=self.device)
-                cache.batch_select_indices(idx)
-                live, tok, mask, next_pos = live[idx], tok[idx], mask[idx], next_pos[idx]
-            mask = torch.cat([mask, mask.new_ones((len(live), 1))], dim=1)
-            logits, cache = self._forward(tok.unsqueeze(1), mask, next_pos.unsqueeze(1), cache)
-            logits = logits[:, -1, :]
-            next_pos = next_pos + 1
-        result = []
-        for r in range(rows):
-            p = r // n
-            text = self.tokenizer.decode(tokens[r], skip_special_tokens=True)
-            result.append(Rollout(prompt_index=offset + p, prompt_ids=list(chunk[p]), token_ids=tokens[r],
-                                  logprobs=logps[r], finish_reason=reasons[r], text=text))
-        return result
+            if n_alive < len(live):  # finished rows leave: live rows from the tail fill their slots
+                order = _swap_remove_order(alive, n_alive)
+                decoder.select(order)
+                live, tok, pos, alive = live[order], tok[order], pos[order], alive[order]
+            logits = decoder.step(tok, pos)
+            pos = pos + 1
+        return self._rollouts(chunk, offset, n, out_tok, out_lp, ends, reasons)
+
+    def _stop_rows(self, out_tok, live, cand, step, stops, stop_tail, reasons) -> torch.Tensor:
+        """Batch rows whose text now contains a stop string (only ``cand`` rows are decoded)."""
+        hit = torch.zeros_like(cand)
+        if not bool(cand.any()):
+            return hit
+        lo = max(0, step + 1 - (stop_tail + 2))
+        for j in cand.nonzero().squeeze(-1).tolist():
+            r = int(live[j])
+            if self._hit_stop(out_tok[r, lo : step + 1].tolist(), stops, stop_tail):
+                hit[j] = True
+                reasons[r] = 2
+        return hit
+
+    def _rollouts(self, chunk, offset, n, out_tok, out_lp, ends, reasons) -> list[Rollout]:
+        ends_l, reasons_l = ends.tolist(), reasons.tolist()
+        toks = [row[:e] for row, e in zip(out_tok.tolist(), ends_l)]
+        lps = [row[:e] for row, e in zip(out_lp.tolist(), ends_l)]
+        texts = self.tokenizer.batch_decode(toks, skip_special_tokens=True)
+        return [Rollout(prompt_index=offset + r // n, prompt_ids=list(chunk[r // n]), token_ids=toks[r],
+                        logprobs=lps[r], finish_reason=_REASONS[reasons_l[r]], text=texts[r])
+                for r in range(len(toks))]
 
     def _hit_stop(self, toks: list[int], stops: tuple[str, ...], tail_chars: int) -> bool:
         # Decode only the last few tokens: enough characters to contain any stop string.
         tail = self.tokenizer.decode(toks[-(tail_chars + 2):], skip_special_tokens=True)
         return any(s in tail for s in stops)
+
+
+def _swap_remove_order(alive_R: torch.Tensor, n_alive: int) -> torch.Tensor:
+    """Row order that keeps the ``n_alive`` live rows in the first slots, moving as few rows as possible:
+    live rows past the first ``n_alive`` slots fill the dead slots before it."""
+    order = torch.arange(n_alive, device=alive_R.device)
+    holes = (~alive_R[:n_alive]).nonzero().squeeze(-1)
+    fillers = alive_R[n_alive:].nonzero().squeeze(-1) + n_alive
+    order[holes] = fillers
+    return order
 
 
 def _eos_ids(tokenizer, model) -> set[int]:

@@ -95,6 +95,14 @@ class Interrupted(Exception):
     """Raised by a training loop after it saved a checkpoint because SIGINT/SIGTERM was received."""
 
 
+_stop_seen = False
+
+
+def stop_requested() -> bool:
+    """True once any ``StopFlag`` in this process received SIGINT/SIGTERM (a pipeline stops between stages)."""
+    return _stop_seen
+
+
 class StopFlag:
     """Turns the first SIGINT/SIGTERM into a flag the loop checks at a step boundary (so it can save and
     stop cleanly); a second SIGINT interrupts at once. Handlers are restored on exit. Main thread only."""
@@ -104,9 +112,11 @@ class StopFlag:
         self._old = {}
 
     def _handle(self, signum, frame):
+        global _stop_seen
         if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.requested = True
+        _stop_seen = True
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -118,3 +128,18 @@ class StopFlag:
         for sig, old in self._old.items():
             signal.signal(sig, old)
         return False
+
+
+def resume_latest(ckpt: Checkpointer, model, optimizer, logger=None, ref_model=None, label: str = "") -> dict:
+    """Load the newest checkpoint if there is one (and cut the metric log back to it).
+    Returns {"step": completed steps (0 when starting fresh), "extra": {...}}."""
+    latest = ckpt.latest()
+    if latest is None:
+        return {"step": 0, "extra": {}}
+    state = ckpt.load(latest, model, optimizer, ref_model)
+    if logger is not None:
+        logger.truncate_after(state["step"] - 1)
+    from r1lab.runtime.dist import print0
+
+    print0(f"{label}: resuming from {latest} (after step {state['step']})")
+    return state

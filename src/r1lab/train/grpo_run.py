@@ -6,13 +6,12 @@ import functools
 import time
 from pathlib import Path
 
-import torch
 
 from r1lab.eval.evaluate import EvalSettings, evaluate
 from r1lab.models import load_model_and_tokenizer
 from r1lab.rewards import RewardFailures
-from r1lab.runtime import MetricLogger, autocast_ctx, is_main, pick_device, print0, seed_everything
-from r1lab.runtime.checkpoint import Checkpointer, Interrupted, StopFlag
+from r1lab.runtime import MetricLogger, autocast_ctx, is_main, pick_device, seed_everything
+from r1lab.runtime.checkpoint import Checkpointer, Interrupted, StopFlag, resume_latest
 from r1lab.runtime.memory import peak_rss_mb
 from r1lab.tasks import get_task
 from r1lab.tasks.templates import render_prompt
@@ -45,14 +44,10 @@ def run_grpo(cfg: GRPOConfig, model_dir: str | Path, out_dir: str | Path, progre
     failures = RewardFailures()
     logger = MetricLogger(out_dir / "metrics.jsonl")
     ckpt = Checkpointer(out_dir / "checkpoints", keep=cfg.keep_checkpoints)
-    start = 0
-    if (latest := ckpt.latest()) is not None:
-        state = ckpt.load(latest, policy, optimizer, ref_model)
-        start = state["step"]
-        for kind in ("errors", "timeouts", "invalid"):
-            setattr(failures, kind, dict(state["extra"].get(f"reward_{kind}", {})))
-        logger.truncate_after(start - 1)
-        print0(f"[grpo] resuming from {latest} (step {start} of {cfg.steps})")
+    state = resume_latest(ckpt, policy, optimizer, logger, ref_model, label="grpo")
+    start = state["step"]
+    for kind in ("errors", "timeouts", "invalid"):
+        setattr(failures, kind, dict(state["extra"].get(f"reward_{kind}", {})))
     eval_examples = task.examples("test", n=cfg.eval_examples, seed=cfg.seed) if cfg.eval_every > 0 else []
     t0 = time.time()
     last = {}
@@ -77,7 +72,7 @@ def run_grpo(cfg: GRPOConfig, model_dir: str | Path, out_dir: str | Path, progre
             if is_main() and (stop.requested or done % cfg.checkpoint_every == 0) and done < cfg.steps:
                 ckpt.save(done, policy, optimizer, ref_model,
                           extra={f"reward_{k}": dict(getattr(failures, k)) for k in ("errors", "timeouts", "invalid")})
-            if stop.requested:
+            if stop.requested and done < cfg.steps:
                 raise Interrupted(f"stopped after step {done} of {cfg.steps}; checkpoint in {ckpt.dir}")
     if is_main():
         policy.save_pretrained(str(out_dir / "model"), safe_serialization=True)

@@ -11,7 +11,7 @@ import torch
 from r1lab.models.tiny import tiny_config
 from r1lab.models.tokenizer import train_tokenizer
 from r1lab.runtime import MetricLogger, autocast_ctx, is_main, pick_device, print0, seed_everything
-from r1lab.runtime.checkpoint import Checkpointer, Interrupted, StopFlag
+from r1lab.runtime.checkpoint import Checkpointer, Interrupted, StopFlag, resume_latest
 from r1lab.runtime.memory import peak_rss_mb
 from r1lab.tasks.corpus import CorpusMix, documents
 from r1lab.train.schedule import lr_at, make_optimizer, set_lr
@@ -108,11 +108,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, progress=None) -> dict:
     opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
     logger = MetricLogger(out_dir / "metrics.jsonl")
     ckpt = Checkpointer(out_dir / "checkpoints", keep=1)
-    start = 0
-    if (latest := ckpt.latest()) is not None:
-        start = ckpt.load(latest, model, opt)["step"]
-        logger.truncate_after(start - 1)
-        print0(f"pretrain: resuming from {latest} (step {start} of {cfg.steps})")
+    start = resume_latest(ckpt, model, opt, logger, label="pretrain")["step"]
     model.train()
     tokens_seen, t_train = start * cfg.batch_size * cfg.seq_len, time.time()
     loss_val = float("nan")
@@ -139,7 +135,7 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, progress=None) -> dict:
             done = step + 1
             if is_main() and done < cfg.steps and (stop.requested or done % cfg.checkpoint_every == 0):
                 ckpt.save(done, model, opt)
-            if stop.requested:
+            if stop.requested and done < cfg.steps:
                 raise Interrupted(f"stopped after step {done} of {cfg.steps}; checkpoint in {ckpt.dir}")
     model_dir = out_dir / "model"
     model.save_pretrained(str(model_dir), safe_serialization=True)

@@ -1,0 +1,285 @@
+"""The DeepSeek-R1 recipe (R1-v1 §2.3; Nature Fig. 2), stage by stage, on named artifacts:
+
+    base -> zero -> cold_start -> reasoning_rl -> rejection_sft -> reward_model -> r1 -> distill -> report
+
+- cold_start: R1-Zero samples that are correct, well formed, in the question's language and free of
+  repetition, rewritten readably (``<think>\\n steps \\n</think>\\n summary``); SFT of the *base* model.
+- reasoning_rl: GRPO from the cold-start model, accuracy + format + language-consistency rewards.
+- rejection_sft: correct, readable samples of reasoning_rl plus non-reasoning data at 3:1; SFT of the
+  *base* model (the paper retrains the base) for 2 epochs.
+- reward_model: Bradley–Terry on generated preference pairs (general prompts).
+- r1: GRPO on reasoning prompts (rule rewards) and general prompts (preference reward on the summary).
+- distill / report: see ``distill.py`` and ``report.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from r1lab.models import load_model_and_tokenizer
+from r1lab.pipeline.progress import progress_bar
+from r1lab.pipeline.stage import run_stage
+from r1lab.pipeline.zero import EvalConfig, base_stage, zero_stage
+from r1lab.rollout import NativeEngine, SamplingParams
+from r1lab.runtime import pick_device, read_jsonl, write_jsonl_atomic
+from r1lab.tasks import get_task
+from r1lab.tasks.general import general_response, preference_pairs
+from r1lab.tasks.readable import keep_sample, readable_response, rewrite_readable, split_steps, summary_line
+from r1lab.tasks.solutions import write_reasoning
+from r1lab.tasks.templates import render_prompt
+from r1lab.train.grpo import GRPOConfig
+from r1lab.train.grpo_run import run_grpo
+from r1lab.train.pretrain import PretrainConfig
+from r1lab.train.reward_model import RewardModelConfig, train_reward_model
+from r1lab.train.sft import SFTConfig, sft
+
+R1_TEMPLATE = "user"
+
+
+@dataclass
+class SampleConfig:
+    """Sampling a model on train prompts to build an SFT set."""
+
+    prompts: int = 1000
+    samples_per_prompt: int = 4
+    temperature: float = 1.0         # R1-v2 B.3.2: cold-start trajectories sampled "with a relatively high temperature of 1.0"
+    top_p: float = 1.0
+    max_new_tokens: int = 160
+    max_per_prompt: int = 2          # distinct kept responses per prompt
+    min_examples: int = 200          # topped up with world-written solutions below this (see ``world_solution``)
+    seed: int = 11
+
+
+@dataclass
+class ColdStartConfig:
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    sft: SFTConfig = field(default_factory=lambda: SFTConfig(epochs=2, lr=1e-3))
+
+
+@dataclass
+class RejectionConfig:
+    sample: SampleConfig = field(default_factory=lambda: SampleConfig(prompts=1500, seed=12))
+    general_ratio: float = 1 / 3     # non-reasoning examples per reasoning example (R1: ~200k : ~600k)
+    sft: SFTConfig = field(default_factory=lambda: SFTConfig(epochs=2, lr=1e-3))
+
+
+@dataclass
+class PreferenceConfig:
+    rm: RewardModelConfig = field(default_factory=RewardModelConfig)
+
+
+def _reasoning_rl_default() -> GRPOConfig:
+    return GRPOConfig(template=R1_TEMPLATE, steps=40, lr=2e-4, seed=1,
+                      rewards={"accuracy": 1.0, "format_r1": 1.0, "language": 1.0})
+
+
+def _r1_default() -> GRPOConfig:
+    # R1 stage 2: "a reduced temperature of 0.7" (Nature; R1-v2 §3.2.2); prompts from all scenarios
+    return GRPOConfig(template=R1_TEMPLATE, steps=40, lr=2e-4, seed=2, temperature=0.7,
+                      task="mixture", task_options={"components": {"arith": 0.75, "general": 0.25}},
+                      rewards={"accuracy": 1.0, "format_r1": 1.0, "language": 1.0, "preference": 1.0})
+
+
+@dataclass
+class DistillConfig:
+    student_sizes: list[str] = field(default_factory=lambda: ["0.5m", "0.25m"])
+    student_pretrain: PretrainConfig = field(default_factory=lambda: PretrainConfig(steps=1000))
+    traces: SampleConfig = field(default_factory=lambda: SampleConfig(prompts=2000, samples_per_prompt=2,
+                                                                       temperature=0.6, top_p=0.95, seed=13))
+    general_ratio: float = 1 / 3
+    sft: SFTConfig = field(default_factory=lambda: SFTConfig(epochs=3, lr=2e-3))
+    # the paper's control: RL on the smallest student directly (R1-v1 Table 6), R1-Zero style
+    rl: GRPOConfig = field(default_factory=lambda: GRPOConfig(seed=3))
+
+
+@dataclass
+class R1Recipe:
+    base_model: str | None = None
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    zero: GRPOConfig = field(default_factory=GRPOConfig)
+    cold_start: ColdStartConfig = field(default_factory=ColdStartConfig)
+    reasoning_rl: GRPOConfig = field(default_factory=_reasoning_rl_default)
+    rejection_sft: RejectionConfig = field(default_factory=RejectionConfig)
+    preference: PreferenceConfig = field(default_factory=PreferenceConfig)
+    r1: GRPOConfig = field(default_factory=_r1_default)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+# -- sampling and data -------------------------------------------------------------------------------------
+
+def sample_model(model_dir, examples, template: str, sc: SampleConfig):
+    """``sc.samples_per_prompt`` rollouts per example (prompt-major)."""
+    device = pick_device("auto")
+    model, tok = load_model_and_tokenizer(model_dir, device)
+    engine = NativeEngine(model, tok, device=device)
+    sp = SamplingParams(temperature=sc.temperature, top_p=sc.top_p, max_new_tokens=sc.max_new_tokens, seed=sc.seed)
+    return engine.generate([render_prompt(template, e.prompt) for e in examples], sc.samples_per_prompt, sp)
+
+
+def world_solution(example) -> str:
+    """A readable worked solution written by the world itself (careful column arithmetic), the analogue of
+    the paper's human-written cold-start data; used only to top up a set that filtering left too small."""
+    lang = example.meta.get("lang", "en")
+    steps = example.meta["steps"]
+    reasoning, value = write_reasoning(steps, "careful", [lang] * len(steps), random.Random(0), 0.0)
+    return readable_response(split_steps(reasoning), summary_line(example, value), lang)
+
+
+def top_up(rows: list[dict], examples, min_n: int) -> list[dict]:
+    have = {r["id"] for r in rows}
+    for ex in examples:
+        if len(rows) >= min_n:
+            break
+        if ex.id not in have:
+            rows.append({"id": ex.id, "question": ex.prompt, "response": world_solution(ex), "source": "world",
+                         "lang": ex.meta.get("lang", "en")})
+    return rows
+
+
+def select(task, rollouts, examples, sc: SampleConfig, keep_fn, rewrite_fn=None) -> tuple[list[dict], dict]:
+    """Keep at most ``max_per_prompt`` distinct accepted responses per prompt; count why others went."""
+    rows, reasons, seen = [], {}, set()
+    per_prompt: dict[str, int] = {}
+    for r in rollouts:
+        ex = examples[r.prompt_index]
+        verdict = task.verify(r.text, ex)
+        ok, why = keep_fn(r.text, ex, verdict)
+        if ok and r.finish_reason == "length":
+            ok, why = False, "truncated"
+        text = rewrite_fn(r.text, ex, verdict) if (ok and rewrite_fn) else r.text.strip()
+        if ok and ((ex.id, text) in seen or per_prompt.get(ex.id, 0) >= sc.max_per_prompt):
+            ok, why = False, "duplicate" if (ex.id, text) in seen else "cap"
+        reasons[why] = reasons.get(why, 0) + 1
+        if ok:
+            seen.add((ex.id, text))
+            per_prompt[ex.id] = per_prompt.get(ex.id, 0) + 1
+            rows.append({"id": ex.id, "question": ex.prompt, "response": text, "source": "sampled",
+                         "lang": ex.meta.get("lang", "en")})
+    return rows, reasons
+
+
+def sft_pairs(rows: list[dict]) -> list[dict]:
+    return [{"prompt": render_prompt(R1_TEMPLATE, r["question"]), "response": r["response"]} for r in rows]
+
+
+def sft_stage_model(cfg_sft: SFTConfig, init_dir, rows: list[dict], d: Path, label: str) -> dict:
+    model, tok = load_model_and_tokenizer(init_dir, pick_device(cfg_sft.device))
+    pairs = sft_pairs(rows)
+    steps = cfg_sft.epochs * ((len(pairs) + cfg_sft.batch_size - 1) // cfg_sft.batch_size)
+    with progress_bar(label, steps) as bar:
+        return sft(cfg_sft, model, tok, pairs, d, progress=bar)
+
+
+def sampled_rows(task, model_dir, template: str, sc: SampleConfig, layout: str, rewrite=None):
+    """Sample ``task``'s train prompts from ``model_dir``, keep the good responses (``keep_sample`` in
+    ``layout``, optionally rewritten), top up to ``sc.min_examples``. Returns (rows, stats)."""
+    examples = task.examples("train", n=sc.prompts, seed=sc.seed)
+    rollouts = sample_model(model_dir, examples, template, sc)
+    rows, reasons = select(task, rollouts, examples, sc, lambda t, e, v: keep_sample(t, e, v, layout), rewrite)
+    n_sampled = len(rows)
+    rows = top_up(rows, examples, sc.min_examples)
+    return rows, {"sampled": len(rollouts), "kept": n_sampled, "topped_up": len(rows) - n_sampled, "reasons": reasons}
+
+
+def cached_rows(path: Path, build) -> list[dict]:
+    """``data.jsonl`` as the resume point of a stage's data: built once, atomically."""
+    if path.is_file():
+        return read_jsonl(path)
+    rows, stats = build()
+    write_jsonl_atomic(path, rows)
+    write_jsonl_atomic(path.with_name("data_stats.jsonl"), [stats])
+    return rows
+
+
+# -- stages --------------------------------------------------------------------------------------------------
+
+def cold_start_stage(cfg: R1Recipe, run_dir: Path, zero_dir: Path, base_dir: Path) -> Path:
+    cs = cfg.cold_start
+
+    def build():
+        task = get_task("arith", **cfg.zero.task_options)
+        return sampled_rows(task, zero_dir, cfg.zero.template, cs.sample, "r1zero",
+                            rewrite=lambda text, ex, v: rewrite_readable(text, ex, v.answer))
+
+    def work(d: Path) -> dict:
+        rows = cached_rows(d / "data.jsonl", build)
+        info = sft_stage_model(cs.sft, base_dir, rows, d, "cold_start sft")
+        return {"model": str(d / "model"), "examples": len(rows), **info}
+
+    return Path(run_stage(run_dir, "cold_start", work, cs)["model"])
+
+
+def rl_stage(name: str, gcfg: GRPOConfig, run_dir: Path, init_dir: Path) -> Path:
+    def work(d: Path) -> dict:
+        with progress_bar(name, gcfg.steps) as bar:
+            info = run_grpo(gcfg, init_dir, d, progress=bar)
+        return {"model": str(d / "model"), "steps": info["steps"], "seconds": info["seconds"]}
+
+    return Path(run_stage(run_dir, name, work, gcfg)["model"])
+
+
+def rejection_sft_stage(cfg: R1Recipe, run_dir: Path, rl_dir: Path, base_dir: Path) -> Path:
+    rj = cfg.rejection_sft
+
+    def build():
+        task = get_task("arith", **cfg.zero.task_options)
+        rows, stats = sampled_rows(task, rl_dir, R1_TEMPLATE, rj.sample, "r1")
+        n_general = round(len(rows) * rj.general_ratio)
+        for ex in get_task("general").examples("train", n=n_general, seed=rj.sample.seed):
+            rows.append({"id": ex.id, "question": ex.prompt, "response": general_response(str(ex.reference)),
+                         "source": "general", "lang": "en"})
+        random.Random(rj.sample.seed).shuffle(rows)
+        return rows, {**stats, "general": n_general}
+
+    def work(d: Path) -> dict:
+        rows = cached_rows(d / "data.jsonl", build)
+        info = sft_stage_model(rj.sft, base_dir, rows, d, "rejection_sft")
+        return {"model": str(d / "model"), "examples": len(rows), **info}
+
+    return Path(run_stage(run_dir, "rejection_sft", work, rj)["model"])
+
+
+def reward_model_stage(cfg: R1Recipe, run_dir: Path, init_dir: Path) -> dict:
+    rm = cfg.preference.rm
+
+    def work(d: Path) -> dict:
+        train = preference_pairs(rm.train_pairs, "train", seed=rm.seed)
+        test = preference_pairs(rm.test_pairs, "test", seed=rm.seed)
+        steps = rm.epochs * ((len(train) + rm.batch_size - 1) // rm.batch_size)
+        with progress_bar("reward_model", steps) as bar:
+            info = train_reward_model(rm, init_dir, train, test, d, progress=bar)
+        return {"model": str(d / "model"), **info}
+
+    return run_stage(run_dir, "reward_model", work, cfg.preference)
+
+
+def r1_stage(cfg: R1Recipe, run_dir: Path, init_dir: Path, rm_dir: str) -> Path:
+    opts = dict(cfg.r1.reward_options)
+    if "preference" in cfg.r1.rewards:
+        opts["preference"] = {**opts.get("preference", {}), "model": rm_dir}
+    return rl_stage("r1", dataclasses.replace(cfg.r1, reward_options=opts), run_dir, init_dir)
+
+
+def run_r1(cfg: R1Recipe, run_dir: str | Path) -> dict:
+    """Every stage in order; finished stages are skipped, an interrupted one resumes."""
+    from r1lab.pipeline.distill import distill_stage
+    from r1lab.pipeline.report import report_stage
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    base = base_stage(cfg, run_dir)
+    zero = zero_stage(cfg, run_dir, base)
+    cold = cold_start_stage(cfg, run_dir, zero, base)
+    rrl = rl_stage("reasoning_rl", cfg.reasoning_rl, run_dir, cold)
+    rsft = rejection_sft_stage(cfg, run_dir, rrl, base)
+    rm = reward_model_stage(cfg, run_dir, rsft)
+    r1 = r1_stage(cfg, run_dir, rsft, rm["model"])
+    students = distill_stage(cfg, run_dir, r1, base)
+    models = {"base": (base, "r1zero"), "zero": (zero, "r1zero"), "cold_start": (cold, R1_TEMPLATE),
+              "reasoning_rl": (rrl, R1_TEMPLATE), "rejection_sft": (rsft, R1_TEMPLATE), "r1": (r1, R1_TEMPLATE)}
+    models.update(students)
+    return report_stage(cfg, run_dir, models, rm)

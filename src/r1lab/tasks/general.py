@@ -1,0 +1,123 @@
+"""General (non-reasoning) tasks of the tiny world, and the preference pairs its reward model learns from.
+
+R1's SFT and final RL stage mix reasoning data with "non-reasoning" data (writing, QA, ...): short
+instructions answered directly, with no chain of thought (R1-v1 §2.3.3: for "simpler queries, such as
+'hello' we do not provide a CoT"). The tiny world's version: five families of one-line instructions
+(the next number, the larger of two, repeating a word, greeting someone, translating a world word),
+answered in the R1 layout with an empty reasoning block (``<think>\n</think>\nHello, Ana!``).
+
+Preference pairs: the chosen response is the correct, concise answer; the rejected one is wrong,
+needlessly repetitive, a refusal, or rambling. These are the judgements the paper's helpful reward
+model was trained on at scale (Arena-Hard-style pairs); here they are generated.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+from r1lab.rewards.format import summary_of
+from r1lab.tasks.base import Example, Verdict, draw_split, register_task, split_of
+from r1lab.tasks.languages import LEXICON
+
+NAMES = ["Ana", "Bo", "Carla", "Dev", "Eli", "Femi", "Gus", "Hana", "Ivo", "Juno", "Kai", "Lia", "Mo", "Nia",
+         "Omar", "Pia", "Quin", "Rosa", "Sam", "Tia", "Uma", "Vic", "Wen", "Xavi", "Yara", "Zed"]
+WORDS = ["cat", "sun", "tree", "blue", "map", "star", "rain", "door", "fish", "bird", "leaf", "rock"]
+# world words with a translation (both surface languages' lexicons)
+TRANSLATABLE = [k for k in ("units", "tens", "hundreds", "carry", "borrow", "check", "wait", "then", "first", "try")
+                if " " not in LEXICON["en"][k] and " " not in LEXICON["es"][k]]
+
+
+def _family_next(rng):
+    n = rng.randint(0, 998)
+    return f"What number comes after {n}?", str(n + 1)
+
+
+def _family_larger(rng):
+    a, b = rng.sample(range(1, 1000), 2)
+    return f"Which is larger, {a} or {b}?", str(max(a, b))
+
+
+def _family_repeat(rng):
+    w, k = rng.choice(WORDS), rng.randint(2, 4)
+    return f"Repeat the word {w} {k} times.", " ".join([w] * k)
+
+
+def _family_greet(rng):
+    name = rng.choice(NAMES)
+    return f"Say hello to {name}.", f"Hello, {name}!"
+
+
+def _family_translate(rng):
+    key = rng.choice(TRANSLATABLE)
+    return f"Translate {LEXICON['en'][key]} to Spanish.", LEXICON["es"][key]
+
+
+FAMILIES = {"next": _family_next, "larger": _family_larger, "repeat": _family_repeat, "greet": _family_greet,
+            "translate": _family_translate}
+
+
+def normalise(text: str) -> str:
+    """Lower case, punctuation to spaces, single spaces."""
+    return " ".join(re.sub(r"[^\w\s]", " ", (text or "").lower()).split())
+
+
+def general_response(answer: str) -> str:
+    """The R1 layout for a simple query: an empty reasoning block, then the answer as the summary."""
+    return f"<think>\n</think>\n{answer}"
+
+
+@register_task("general")
+class GeneralTask:
+    """Short instructions with one correct answer, judged on the summary (exact match after normalising)."""
+
+    name = "general"
+
+    def __init__(self, families: list[str] | None = None, test_fraction: float = 0.1):
+        self.families = list(families or FAMILIES)
+        unknown = set(self.families) - set(FAMILIES)
+        if unknown:
+            raise ValueError(f"unknown general families {sorted(unknown)}; valid: {', '.join(FAMILIES)}")
+        self.test_fraction = test_fraction
+
+    def sample(self, rng: random.Random) -> Example:
+        fam = rng.choice(self.families)
+        prompt, answer = FAMILIES[fam](rng)
+        return Example(id=f"general/{prompt}", prompt=prompt, reference=answer,
+                       meta={"kind": "general", "family": fam, "lang": "en", "split": split_of(prompt, self.test_fraction)})
+
+    def examples(self, split: str, n: int | None = None, seed: int = 0) -> list[Example]:
+        return draw_split(self.sample, split, n, f"general:{split}:{seed}")
+
+    def verify(self, response: str, example: Example) -> Verdict:
+        got = summary_of(response)
+        return Verdict(correct=normalise(got) == normalise(str(example.reference)), answer=got, info={})
+
+
+def rejected_response(example: Example, rng: random.Random) -> tuple[str, str]:
+    """A worse response to a general prompt and the reason it is worse."""
+    ref = str(example.reference)
+    kind = rng.choice(["wrong", "repetitive", "refusal", "rambling"])
+    if kind == "wrong":
+        if ref.isdigit():
+            bad = str(int(ref) + rng.choice([-2, -1, 1, 2, 10]))
+        else:
+            bad = rng.choice([w for w in WORDS + NAMES if w.lower() not in ref.lower()])
+        return general_response(bad), kind
+    if kind == "repetitive":
+        return general_response(" ".join([ref] * rng.randint(3, 5))), kind
+    if kind == "refusal":
+        return general_response("I can not help with that."), kind
+    return general_response(f"Well, let me think, maybe, it could be {ref}, or not, hard to say."), kind
+
+
+def preference_pairs(n: int, split: str, seed: int = 0) -> list[dict]:
+    """``n`` (prompt, chosen, rejected) triples on general prompts of ``split``."""
+    task = GeneralTask()
+    rng = random.Random(f"prefs:{split}:{seed}")
+    out = []
+    for ex in task.examples(split, n=n, seed=seed):
+        rejected, why = rejected_response(ex, rng)
+        out.append({"prompt": ex.prompt, "chosen": general_response(str(ex.reference)), "rejected": rejected,
+                    "why": why})
+    return out

@@ -1,0 +1,129 @@
+"""A preference reward model (Bradley–Terry), as R1 uses for general data in its last RL stage.
+
+The RM is the policy's architecture with a scalar head (``AutoModelForSequenceClassification``,
+``num_labels=1``), initialised from a language model, trained on (prompt, chosen, rejected) with
+-log sigmoid(r_chosen - r_rejected). It reads the question and the response's summary only:
+"For helpfulness, we focus exclusively on the final summary" (R1-v1 §2.3.4).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from r1lab.rewards.format import summary_of
+from r1lab.runtime import MetricLogger, pick_device, seed_everything
+
+
+@dataclass
+class RewardModelConfig:
+    train_pairs: int = 2000
+    test_pairs: int = 400
+    epochs: int = 1                  # R1: 1 epoch
+    batch_size: int = 32
+    lr: float = 1e-3
+    seed: int = 0
+    device: str = "auto"
+
+
+def rm_text(prompt: str, summary: str) -> str:
+    return f"User: {prompt}\nAssistant: {summary}"
+
+
+class RewardModel:
+    """Scores (question, response) pairs from the response's summary."""
+
+    def __init__(self, model, tokenizer, device="cpu"):
+        self.model, self.tokenizer, self.device = model.to(device).eval(), tokenizer, torch.device(device)
+
+    @classmethod
+    def load(cls, path: str | Path, device="cpu") -> "RewardModel":
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(str(path))
+        model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=1)
+        return cls(model, tok, device)
+
+    def _encode(self, texts: list[str]):
+        ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"][-512:] for t in texts]
+        width = max(len(x) for x in ids)
+        pad = self.model.config.pad_token_id
+        inp = torch.full((len(ids), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(inp)
+        for i, x in enumerate(ids):  # right padding: the head reads the last real token
+            inp[i, : len(x)] = torch.tensor(x)
+            mask[i, : len(x)] = 1
+        return inp.to(self.device), mask.to(self.device), torch.tensor([len(x) - 1 for x in ids], device=self.device)
+
+    def forward(self, texts: list[str]) -> torch.Tensor:
+        """Scalar scores (B,), differentiable."""
+        inp, mask, last = self._encode(texts)
+        hidden = self.model.model(input_ids=inp, attention_mask=mask).last_hidden_state
+        picked = hidden[torch.arange(len(texts), device=self.device), last]
+        return self.model.score(picked).squeeze(-1).float()
+
+    @torch.no_grad()
+    def score(self, prompts: list[str], responses: list[str], batch_size: int = 64) -> list[float]:
+        texts = [rm_text(p, summary_of(r)) for p, r in zip(prompts, responses)]
+        out = []
+        for s in range(0, len(texts), batch_size):
+            out.extend(self.forward(texts[s : s + batch_size]).tolist())
+        return out
+
+
+def pair_accuracy(rm: RewardModel, pairs: list[dict]) -> float:
+    """Share of pairs where the chosen response scores above the rejected one."""
+    if not pairs:
+        return float("nan")
+    c = rm.score([p["prompt"] for p in pairs], [p["chosen"] for p in pairs])
+    r = rm.score([p["prompt"] for p in pairs], [p["rejected"] for p in pairs])
+    return sum(a > b for a, b in zip(c, r)) / len(pairs)
+
+
+def train_reward_model(cfg: RewardModelConfig, init_dir: str | Path, train: list[dict], test: list[dict],
+                       out_dir: str | Path, progress=None) -> dict:
+    """Bradley–Terry training from the LM at ``init_dir``; saves ``out_dir/model`` (HF format)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    out_dir = Path(out_dir)
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+    tok = AutoTokenizer.from_pretrained(str(init_dir))
+    model = AutoModelForSequenceClassification.from_pretrained(str(init_dir), num_labels=1)
+    model.config.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    rm = RewardModel(model, tok, device)
+    before = pair_accuracy(rm, test)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
+    logger = MetricLogger(out_dir / "metrics.jsonl")
+    steps = cfg.epochs * ((len(train) + cfg.batch_size - 1) // cfg.batch_size)
+    t0, step = time.time(), 0
+    model.train()
+    for epoch in range(cfg.epochs):
+        order = list(range(len(train)))
+        random.Random(cfg.seed + epoch).shuffle(order)
+        for s in range(0, len(order), cfg.batch_size):
+            batch = [train[i] for i in order[s : s + cfg.batch_size]]
+            texts = [rm_text(p["prompt"], summary_of(p["chosen"])) for p in batch] + \
+                    [rm_text(p["prompt"], summary_of(p["rejected"])) for p in batch]
+            scores = rm.forward(texts)
+            margin = scores[: len(batch)] - scores[len(batch):]
+            loss = -torch.nn.functional.logsigmoid(margin).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            logger.log({"step": step, "loss": float(loss.detach()), "margin": float(margin.mean().detach()),
+                        "batch_accuracy": float((margin > 0).float().mean())})
+            step += 1
+            if progress is not None:
+                progress(step, steps, loss=float(loss.detach()))
+    model.eval()
+    after = pair_accuracy(rm, test)
+    model.save_pretrained(str(out_dir / "model"), safe_serialization=True)
+    tok.save_pretrained(str(out_dir / "model"))
+    return {"heldout_accuracy": after, "heldout_accuracy_before": before, "train_pairs": len(train),
+            "test_pairs": len(test), "steps": step, "seconds": time.time() - t0}

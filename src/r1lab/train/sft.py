@@ -1,0 +1,111 @@
+"""Supervised fine-tuning with the loss on the response only (cold start, rejection-sampling SFT,
+distillation). R1-v2 B.4.2: 2–3 epochs, cosine decay to a tenth of the initial LR."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from r1lab.config import require
+from r1lab.core import sft_loss
+from r1lab.runtime import MetricLogger, autocast_ctx, is_main, pick_device, print0, seed_everything
+from r1lab.runtime.checkpoint import Checkpointer, Interrupted, StopFlag, resume_latest
+from r1lab.runtime.memory import peak_rss_mb
+from r1lab.train.batch import build_batch, response_logprobs
+from r1lab.train.pretrain import join_text
+from r1lab.train.schedule import lr_at, make_optimizer, set_lr
+
+
+@dataclass
+class SFTConfig:
+    epochs: int = 2
+    batch_size: int = 32
+    lr: float = 1e-3
+    min_lr_ratio: float = 0.1        # cosine to a tenth of the initial LR (R1-v2 B.4.2/B.4.3)
+    warmup: int = 10
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    max_len: int = 384               # prompt + response tokens; longer pairs are dropped (and counted)
+    precision: str = "auto"
+    device: str = "auto"
+    seed: int = 0
+    checkpoint_every: int = 50
+
+    def validate(self) -> None:
+        require(self.epochs >= 1, "epochs", "must be at least 1")
+        require(self.batch_size >= 1, "batch_size", "must be at least 1")
+        require(self.lr > 0, "lr", "must be positive")
+
+
+def encode_pairs(tokenizer, pairs: list[dict], max_len: int) -> tuple[list[tuple[list[int], list[int]]], int]:
+    """Token ids of (prompt, response + EOS) for each {"prompt", "response"}; returns (kept, dropped)."""
+    prompts = tokenizer([p["prompt"] for p in pairs], add_special_tokens=False)["input_ids"]
+    resps = tokenizer([join_text(p["prompt"]) + p["response"] for p in pairs], add_special_tokens=False)["input_ids"]
+    kept, dropped = [], 0
+    for p, r in zip(prompts, resps):
+        r = r + [tokenizer.eos_token_id]  # the model learns to stop after the response
+        if len(p) + len(r) > max_len:
+            dropped += 1
+            continue
+        kept.append((p, r))
+    return kept, dropped
+
+
+def sft(cfg: SFTConfig, model, tokenizer, pairs: list[dict], out_dir: str | Path, progress=None) -> dict:
+    """Fine-tune ``model`` in place on ``pairs`` ({"prompt": rendered prompt, "response": text}).
+
+    Saves ``out_dir/model``; checkpoints every ``checkpoint_every`` steps and resumes from them.
+    """
+    out_dir = Path(out_dir)
+    seed_everything(cfg.seed)
+    device = pick_device(cfg.device)
+    model.to(device)
+    data, dropped = encode_pairs(tokenizer, pairs, cfg.max_len)
+    if not data:
+        raise ValueError("no SFT pairs fit in max_len")
+    steps_per_epoch = (len(data) + cfg.batch_size - 1) // cfg.batch_size
+    total = steps_per_epoch * cfg.epochs
+    opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
+    logger = MetricLogger(out_dir / "metrics.jsonl")
+    ckpt = Checkpointer(out_dir / "checkpoints", keep=1)
+    start = resume_latest(ckpt, model, opt, logger, label="sft")["step"]
+    print0(f"sft: {len(data)} pairs ({dropped} longer than {cfg.max_len} dropped), {cfg.epochs} epochs, {total} steps")
+    t0 = time.time()
+    model.train()
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    loss_val = float("nan")
+    with StopFlag() as stop:
+        for step in range(start, total):
+            epoch, k = divmod(step, steps_per_epoch)
+            order = list(range(len(data)))
+            random.Random(cfg.seed * 1009 + epoch).shuffle(order)  # a function of the epoch: resumable
+            idx = order[k * cfg.batch_size : (k + 1) * cfg.batch_size]
+            batch = build_batch([data[i][0] for i in idx], [data[i][1] for i in idx], pad).to(device)
+            set_lr(opt, lr_at(step, total, cfg.lr, cfg.warmup, "cosine", cfg.min_lr_ratio))
+            autocast = (lambda: autocast_ctx(device, cfg.precision)) if cfg.precision != "fp32" else None
+            lp, _ = response_logprobs(model, batch, autocast=autocast)
+            loss, met = sft_loss(lp, batch.mask, agg="token-mean")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            if torch.isfinite(gnorm):
+                opt.step()
+            loss_val = float(loss.detach())
+            logger.log({"step": step, "epoch": epoch, "loss": loss_val, "grad_norm": float(gnorm),
+                        "lr": opt.param_groups[0]["lr"], "tokens": met["tokens"], "peak_rss_mb": peak_rss_mb()})
+            if progress is not None:
+                progress(step + 1, total, loss=loss_val)
+            done = step + 1
+            if is_main() and done < total and (stop.requested or done % cfg.checkpoint_every == 0):
+                ckpt.save(done, model, opt)
+            if stop.requested and done < total:
+                raise Interrupted(f"stopped after step {done} of {total}; checkpoint in {ckpt.dir}")
+    if is_main():
+        model.save_pretrained(str(out_dir / "model"), safe_serialization=True)
+        tokenizer.save_pretrained(str(out_dir / "model"))
+    return {"pairs": len(data), "dropped": dropped, "steps": total, "final_loss": loss_val,
+            "seconds": time.time() - t0, "resumed_from": start}

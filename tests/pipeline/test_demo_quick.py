@@ -1,0 +1,47 @@
+"""`r1lab demo --quick`: every stage end to end, interrupted mid-stage with SIGINT and resumed."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+
+def test_demo_quick_interrupt_and_resume(tmp_path):
+    out = tmp_path / "demo"
+    cmd = [sys.executable, "-m", "r1lab", "demo", "--quick", "--out", str(out)]
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    ckpt = out / "reasoning_rl" / "checkpoints" / "step_00000001"
+    deadline = time.time() + 600
+    while not ckpt.is_dir():
+        assert p.poll() is None, p.communicate()[1][-3000:]
+        assert time.time() < deadline
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and "rerun the same command" in err.lower()
+    finished = {s: (out / s / "DONE").stat().st_mtime_ns for s in ("base", "zero", "cold_start")}
+    assert not (out / "reasoning_rl" / "DONE").exists()
+
+    p2 = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    assert p2.returncode == 0, p2.stderr[-3000:]
+    for s, stamp in finished.items():  # completed stages are skipped, their artifacts untouched
+        assert (out / s / "DONE").stat().st_mtime_ns == stamp
+        assert f"[{s}] done, skipping" in p2.stdout
+    steps = [json.loads(x)["step"] for x in (out / "reasoning_rl" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [0, 1]  # resumed, not restarted or duplicated
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["rows"]) == {"base", "zero", "cold_start", "reasoning_rl", "rejection_sft", "r1",
+                                    "student_0.5m", "student_0.25m", "rl_only_0.25m"}
+    for row in summary["rows"].values():
+        for key in ("pass@1", "cons@2", "mean_response_tokens", "language_consistency", "format_rate"):
+            assert key in row
+    assert set(summary["findings"]) == {"language_reward_raises_consistency", "r1_pass@1_at_least_zero",
+                                        "distillation_beats_rl_on_small_student"}
+    assert 0.0 <= summary["reward_model"]["heldout_accuracy"] <= 1.0
+    assert "| R1 |" in (out / "report.md").read_text() and (out / "curves.png").stat().st_size > 1000
+    for stage in ("cold_start", "rejection_sft", "distill_traces"):
+        assert (out / stage / "data.jsonl").stat().st_size > 0

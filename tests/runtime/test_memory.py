@@ -1,0 +1,20 @@
+import torch
+
+from r1lab.runtime.memory import current_rss_mb, gpu_peak_mb, peak_rss_mb
+
+
+def test_rss_readings_are_plausible_and_track_an_allocation():
+    before_peak, now = peak_rss_mb(), current_rss_mb()
+    assert 1.0 < now <= before_peak + 1.0 < 1024 * 1024  # between 1 MiB and 1 TiB, current <= peak
+    block = torch.ones(64 * 1024 * 1024 // 4)  # 64 MiB, touched
+    assert current_rss_mb() >= now + 48
+    assert peak_rss_mb() >= current_rss_mb() - 1.0
+    del block
+
+
+def test_gpu_peak_is_none_without_cuda():
+    value = gpu_peak_mb()
+    if torch.cuda.is_available():
+        assert value is not None and value >= 0.0
+    else:
+        assert value is None
