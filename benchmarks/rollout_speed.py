@@ -20,6 +20,8 @@ temperature 1, top-p 1 (the GRPO defaults), in two modes:
 Usage:
   python benchmarks/rollout_speed.py [--model DIR] [--configs 16x4,16x8,32x8] [--reps 3]
                                      [--max-new-tokens 160] [--threads N] [--precision fp32|bf16]
+  python benchmarks/rollout_speed.py --accuracy --model runs/zero/zero/model   # bf16 vs fp32 pass@1
+
 Without ``--model`` a tiny default base is pretrained once (short: a speed benchmark only needs the
 architecture and plausible lengths) into ``--cache-dir`` (default ~/.cache/r1lab/bench).
 Prints one line of JSON per workload, then one summary line with ``speedup`` (native / hf, geometric
@@ -117,6 +119,29 @@ def run_workload(engines: dict, prompts: list[str], group: int, sampling: Sampli
     return row
 
 
+def bf16_accuracy(model, tok, seeds: list[int], examples: int, samples: int, max_new_tokens: int) -> dict:
+    """pass@1 on held-out ``arith`` problems with the ``r1lab eval`` protocol (T=0.6, top-p 0.95), fp32 vs
+    bf16 autocast, alternating per seed (same problems and sampling seed for both precisions)."""
+    from r1lab.eval.evaluate import EvalSettings, evaluate
+
+    task = get_task("arith")
+    exs = task.examples("test", n=examples, seed=1234)
+    prompts = [render_prompt("r1zero", e.prompt) for e in exs]
+    bf16 = functools.partial(autocast_ctx, torch.device("cpu"), "bf16")
+    out = {"fp32": [], "bf16": [], "fp32_s": [], "bf16_s": []}
+    for seed in seeds:
+        settings = EvalSettings(samples=samples, temperature=0.6, top_p=0.95, max_new_tokens=max_new_tokens, seed=seed)
+        for name, ac in (("fp32", None), ("bf16", bf16)):
+            res = evaluate(NativeEngine(model, tok, max_batch=512, autocast=ac), task, exs, prompts, settings,
+                           keep_responses=False)
+            out[name].append(round(res["pass@1"], 4))
+            out[name + "_s"].append(round(res["seconds"], 2))
+    mean = {k: round(statistics.mean(out[k]), 4) for k in ("fp32", "bf16")}
+    return {"benchmark": "bf16_accuracy", "examples": examples, "samples": samples, "seeds": seeds,
+            "pass@1": out, "pass@1_mean": mean, "bf16_minus_fp32": round(mean["bf16"] - mean["fp32"], 4),
+            "seconds_mean": {k: round(statistics.mean(out[k + "_s"]), 2) for k in ("fp32", "bf16")}}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", help="HF model directory (default: pretrain a tiny base into --cache-dir)")
@@ -130,6 +155,9 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: every core)")
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--accuracy", action="store_true",
+                    help="instead of speed: pass@1 fp32 vs bf16 with the r1lab eval protocol (--model: a trained policy)")
+    ap.add_argument("--accuracy-seeds", default="1234,1235,1236")
     args = ap.parse_args(argv)
 
     if args.threads:
@@ -137,6 +165,10 @@ def main(argv=None) -> int:
     setup_threads()
     model_dir = Path(args.model) if args.model else default_model(Path(args.cache_dir), args.pretrain_steps)
     model, tok = load_model_and_tokenizer(model_dir, "cpu")
+    if args.accuracy:
+        seeds = [int(v) for v in args.accuracy_seeds.split(",")]
+        print(json.dumps(bf16_accuracy(model, tok, seeds, 200, 16, args.max_new_tokens)))
+        return 0
     autocast = None if args.precision == "fp32" else functools.partial(autocast_ctx, torch.device("cpu"), "bf16")
     factories = {"native": lambda: NativeEngine(model, tok, max_batch=1024, autocast=autocast),
                  "hf": lambda: HFEngine(model, tok, max_batch=1024, autocast=autocast),

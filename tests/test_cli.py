@@ -68,3 +68,32 @@ def test_eval_writes_results(tmp_path, tiny_model_dir):
     for key in ("pass@1", "pass@1_stderr", "cons@2", "pass@2", "mean_response_tokens", "format_rate"):
         assert key in res
     assert len(res["per_example"]) == 3 and len(res["per_example"][0]["responses"]) == 2
+
+
+def test_resume_with_nothing_to_resume(tmp_path):
+    _assert_user_error(r1lab("zero", "--resume", "--out", str(tmp_path / "none")), "nothing to resume")
+
+
+def test_tokenizer_that_does_not_match_the_model(tmp_path, tiny_model_dir, tiny_tokenizer):
+    import shutil
+
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    d = tmp_path / "mismatch"
+    shutil.copytree(tiny_model_dir, d)
+    small = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                         num_attention_heads=2, num_key_value_heads=2))
+    small.save_pretrained(str(d))
+    _assert_user_error(r1lab("eval", "--model", str(d), "--task", "arith"), "do not belong together")
+
+
+def test_empty_data_file(tmp_path, tiny_model_dir):
+    data = tmp_path / "empty.jsonl"
+    data.write_text("\n")
+    _assert_user_error(r1lab("eval", "--model", str(tiny_model_dir), "--data", str(data)), "empty")
+
+
+def test_group_size_and_batch_division(tmp_path):
+    _assert_user_error(r1lab("zero", "--out", str(tmp_path / "r"), "zero.group_size=1"), "group_size")
+    _assert_user_error(r1lab("zero", "--out", str(tmp_path / "r"), "zero.minibatches=3"), "minibatches", "divide")
+    assert not (tmp_path / "r").exists()

@@ -4,6 +4,8 @@
     r1lab zero     [--config FILE] [--out DIR] [key=value ...]
     r1lab pipeline [--config FILE] [--out DIR] [key=value ...]
     r1lab demo     [--quick] [--out DIR] [key=value ...]
+    r1lab grpo     --model DIR [--config FILE] [--out DIR] [key=value ...]     (torchrun-ready)
+    r1lab sft      --model DIR --data FILE [--template T] [--out DIR] [key=value ...]   (torchrun-ready)
     r1lab eval     --model DIR (--task NAME | --data FILE) [--samples K] [--temperature T] [--top-p P]
                    [--max-new-tokens N] [--examples N] [--template NAME] [--out FILE.json]
                    [--config FILE] [key=value ...]
@@ -20,12 +22,15 @@ import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from r1lab.errors import UserError
+from r1lab.errors import TrainingError, UserError
 
 
 def _common(p: argparse.ArgumentParser, default_out: str) -> None:
     p.add_argument("--config", help="YAML config file")
     p.add_argument("--out", default=default_out, help=f"run directory (default: {default_out})")
+    p.add_argument("--resume", action="store_true",
+                   help="require an earlier run in --out to continue (runs always resume automatically from "
+                        "finished stages and checkpoints there; this makes a missing one an error)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. zero.steps=20")
 
 
@@ -36,6 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
     _common(sub.add_parser("zero", help="R1-Zero: pretrain base if needed, GRPO with rule rewards, evaluate"), "runs/zero")
     _common(sub.add_parser("pipeline", help="the whole R1 recipe: zero, cold start, reasoning RL, rejection SFT, "
                                             "RL for all scenarios, distillation, report"), "runs/r1")
+    g = sub.add_parser("grpo", help="one GRPO run on any HF model (data-parallel under torchrun)")
+    g.add_argument("--model", required=True, help="model directory (Hugging Face format)")
+    _common(g, "runs/grpo")
+    sf = sub.add_parser("sft", help="response-only SFT on a JSONL file (data-parallel under torchrun)")
+    sf.add_argument("--model", required=True, help="model directory (Hugging Face format)")
+    sf.add_argument("--data", required=True, help="JSONL with prompt (or problem/question) and response per line")
+    sf.add_argument("--template", default="user", help="prompt template for the prompts (default: user)")
+    _common(sf, "runs/sft")
     demo = sub.add_parser("demo", help="the R1 recipe on the tiny default (the README's main command)")
     _common(demo, "runs/demo")
     demo.add_argument("--quick", action="store_true", help="every stage at a toy size (~2 minutes)")
@@ -64,9 +77,14 @@ def cmd_pretrain(args) -> int:
     from r1lab.pipeline.stage import mark_done, write_config
     from r1lab.train.pretrain import PretrainConfig, pretrain
 
+    from r1lab.pipeline.stage import config_changes
+
     cfg = load_config(PretrainConfig, args.config, args.overrides)
     out = Path(args.out)
     _guard_out_dir(out, "pretrain")
+    if changes := config_changes(out, cfg):
+        raise UserError(f"{out} holds a pretraining run started with a different config ({'; '.join(changes[:3])}); "
+                        "rerun with the same settings to resume it, or choose another --out")
     write_config(out, cfg)
     with progress_bar("pretrain", cfg.steps) as bar:
         info = pretrain(cfg, out, progress=bar)
@@ -166,25 +184,93 @@ def cmd_pipeline(args, base: dict | None = None) -> int:
     return 0
 
 
+def cmd_grpo(args) -> int:
+    from r1lab.config import load_config
+    from r1lab.pipeline.progress import progress_bar
+    from r1lab.pipeline.stage import run_stage
+    from r1lab.models import check_model_dir
+    from r1lab.runtime import print0
+    from r1lab.train.grpo import GRPOConfig
+    from r1lab.train.grpo_run import run_grpo
+
+    cfg = load_config(GRPOConfig, args.config, args.overrides)
+    check_model_dir(args.model)
+    out = Path(args.out)
+
+    def work(d: Path) -> dict:
+        with progress_bar("grpo", cfg.steps) as bar:
+            info = run_grpo(cfg, args.model, d, progress=bar)
+        return {"model": str(d / "model"), "steps": info["steps"], "seconds": info["seconds"]}
+
+    print0(json.dumps(run_stage(out.parent, out.name, work, cfg)))
+    return 0
+
+
+def cmd_sft(args) -> int:
+    from r1lab.config import load_config
+    from r1lab.models import load_model_and_tokenizer
+    from r1lab.pipeline.progress import progress_bar
+    from r1lab.pipeline.stage import run_stage
+    from r1lab.runtime import pick_device, print0, read_jsonl_numbered
+    from r1lab.tasks.templates import render_prompt
+    from r1lab.train.sft import SFTConfig, sft
+
+    cfg = load_config(SFTConfig, args.config, args.overrides)
+    pairs = []
+    for lineno, row in read_jsonl_numbered(args.data):
+        prompt = row.get("prompt", row.get("problem", row.get("question")))
+        if not isinstance(prompt, str) or not isinstance(row.get("response"), str):
+            raise UserError(f"{args.data}:{lineno}: needs a 'prompt' (or 'problem'/'question') and a 'response' string")
+        pairs.append({"prompt": render_prompt(args.template, prompt), "response": row["response"]})
+    model, tok = load_model_and_tokenizer(args.model, pick_device(cfg.device))
+    out = Path(args.out)
+
+    def work(d: Path) -> dict:
+        steps = cfg.epochs * ((len(pairs) + cfg.batch_size - 1) // cfg.batch_size)
+        with progress_bar("sft", steps) as bar:
+            info = sft(cfg, model, tok, pairs, d, progress=bar)
+        return {"model": str(d / "model"), **info}
+
+    print0(json.dumps(run_stage(out.parent, out.name, work, cfg)))
+    return 0
+
+
+SINGLE_PROCESS = ("pretrain", "zero", "pipeline", "demo", "eval")
+
+
 def cmd_demo(args) -> int:
     from r1lab.pipeline.quick import QUICK
 
     return cmd_pipeline(args, base=QUICK if args.quick else None)
 
 
-COMMANDS = {"pretrain": cmd_pretrain, "zero": cmd_zero, "eval": cmd_eval, "pipeline": cmd_pipeline, "demo": cmd_demo}
+COMMANDS = {"pretrain": cmd_pretrain, "zero": cmd_zero, "eval": cmd_eval, "pipeline": cmd_pipeline, "demo": cmd_demo,
+            "grpo": cmd_grpo, "sft": cmd_sft}
+
+
+def _check_resume(args) -> None:
+    if getattr(args, "resume", False):
+        out = Path(args.out)
+        if not out.is_dir() or not any(out.rglob("config.yaml")):
+            raise UserError(f"--resume: nothing to resume in {out} (no earlier run there)")
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    from r1lab.runtime import setup_threads
+    from r1lab.runtime import init_from_env, setup_threads
     from r1lab.runtime.checkpoint import Interrupted
 
     setup_threads()
     try:
+        _check_resume(args)
+        if init_from_env() and args.command in SINGLE_PROCESS:
+            raise UserError(f"r1lab {args.command} runs in one process; under torchrun use r1lab grpo or r1lab sft")
         return COMMANDS[args.command](args)
     except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except TrainingError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
     except Interrupted as e:

@@ -11,6 +11,13 @@ class UserError(Exception):
     exit_code = 2
 
 
+class TrainingError(Exception):
+    """A run that cannot go on (e.g. K non-finite updates in a row): one message, exit code 1, the last good
+    checkpoint left as it was."""
+
+    exit_code = 1
+
+
 def did_you_mean(name: str, options) -> str:
     """`` (did you mean 'x'?)`` for the closest option, or an empty string."""
     import difflib

@@ -7,7 +7,7 @@ import sys
 TOY = ["pretrain.steps=20", "pretrain.batch_size=4", "pretrain.seq_len=128", "pretrain.tokenizer_docs=500",
        "pretrain.size=0.25m", "zero.steps=2", "zero.prompts_per_step=2", "zero.group_size=2",
        "zero.max_new_tokens=16", "zero.eval_every=2", "zero.eval_examples=2", "zero.eval_samples=2",
-       "eval.examples=3", "eval.samples=2", "eval.max_new_tokens=16"]
+       "eval.examples=3", "eval.samples=2", "eval.max_new_tokens=16", "zero.preflight=false"]
 
 
 def test_zero_toy_run_and_skip_on_rerun(tmp_path):

@@ -4,7 +4,8 @@ The numbers it produces mean nothing; that it runs every stage, writes every art
 """
 
 _RL = {"steps": 2, "prompts_per_step": 4, "group_size": 2, "max_new_tokens": 24, "eval_every": 2,
-       "eval_examples": 4, "eval_samples": 2, "checkpoint_every": 1}
+       "eval_examples": 4, "eval_samples": 2, "checkpoint_every": 1,
+       "preflight": False}  # toy models may well score all zeros: the toy run goes on regardless
 _SAMPLE = {"prompts": 12, "samples_per_prompt": 2, "max_new_tokens": 24, "min_examples": 12}
 _SFT = {"epochs": 1, "batch_size": 8, "checkpoint_every": 2}
 

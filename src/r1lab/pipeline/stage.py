@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from r1lab.runtime.dist import barrier, is_main
 from r1lab.runtime.io import atomic_write_json, atomic_write_text
 
 
@@ -27,7 +28,9 @@ def is_done(d: str | Path) -> bool:
 
 
 def mark_done(d: str | Path, artifacts: dict) -> None:
-    atomic_write_json(Path(d) / "DONE", artifacts)
+    if is_main():  # under torchrun, one writer
+        atomic_write_json(Path(d) / "DONE", artifacts)
+    barrier()
 
 
 def read_done(d: str | Path) -> dict:
@@ -35,8 +38,30 @@ def read_done(d: str | Path) -> dict:
 
 
 def write_config(d: str | Path, cfg) -> None:
+    if not is_main():
+        return
     data = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else cfg
     atomic_write_text(Path(d) / "config.yaml", yaml.safe_dump(data, sort_keys=False))
+
+
+def _flatten(x, prefix=""):
+    if isinstance(x, dict):
+        out = {}
+        for k, v in x.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): x}
+
+
+def config_changes(d: str | Path, cfg) -> list[str]:
+    """Differences between ``d/config.yaml`` (a stage started earlier) and ``cfg``: ["key: old -> new"]."""
+    path = Path(d) / "config.yaml"
+    if not path.is_file():
+        return []
+    old = _flatten(yaml.safe_load(path.read_text()) or {})
+    data = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else cfg
+    new = _flatten(yaml.safe_load(yaml.safe_dump(data, sort_keys=False)) or {})
+    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
 
 
 def cached_json(path: str | Path, compute):
@@ -61,9 +86,16 @@ def run_stage(run_dir: str | Path, name: str, fn, cfg=None) -> dict:
     from r1lab.runtime.checkpoint import Interrupted, stop_requested
 
     d = stage_dir(run_dir, name)
+    changed = config_changes(d, cfg) if cfg is not None else []
     if is_done(d):
-        print0(f"[{name}] done, skipping ({d})")
+        note = f"; its saved config differs ({'; '.join(changed[:3])}): remove {d} to rerun it" if changed else ""
+        print0(f"[{name}] done, skipping ({d}){note}")
         return read_done(d)
+    if changed:
+        from r1lab.errors import UserError
+
+        raise UserError(f"stage {name!r} in {d} was started with a different config ({'; '.join(changed[:3])}); "
+                        "rerun with the same settings to resume it, or choose another --out")
     if cfg is not None:
         write_config(d, cfg)
     print0(f"[{name}] running")

@@ -45,6 +45,25 @@ def all_reduce_mean(values: dict[str, float]) -> dict[str, float]:
     return {k: float(v) for k, v in zip(keys, t.tolist())}
 
 
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    """Sum a CPU tensor over ranks (a copy; identity on one process)."""
+    if not is_dist():
+        return t
+    out = t.clone()
+    dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out
+
+
+def wrap_ddp(model: torch.nn.Module):
+    """DistributedDataParallel around ``model`` under torchrun, else None (train the model itself)."""
+    if not is_dist():
+        return None
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    device_ids = [torch.cuda.current_device()] if torch.cuda.is_available() else None
+    return DDP(model, device_ids=device_ids)
+
+
 def init_from_env() -> bool:
     """Initialise the process group when launched by torchrun (RANK/WORLD_SIZE set). Returns True if so."""
     if is_dist() or "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) <= 1:

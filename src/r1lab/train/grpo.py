@@ -11,6 +11,7 @@ they take.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from dataclasses import dataclass, field
@@ -18,13 +19,14 @@ from dataclasses import dataclass, field
 import torch
 
 from r1lab.config import require
+from r1lab.errors import UserError
 from r1lab.core import group_advantages, policy_loss
 from r1lab.rewards import RewardFailures, build_rewards, is_r1zero_format, score_all
 from r1lab.rewards.behaviour import language_consistency, reflection_count
 from r1lab.rewards.format import reasoning_of
 from r1lab.rewards.registry import target_language
 from r1lab.rollout import NativeEngine, SamplingParams
-from r1lab.runtime import all_reduce_mean, rank, world_size
+from r1lab.runtime import all_reduce_mean, all_reduce_sum, rank, world_size
 from r1lab.tasks.templates import render_prompt
 from r1lab.train.batch import build_batch, response_logprobs
 from r1lab.train.schedule import lr_at, make_optimizer, set_lr
@@ -81,6 +83,9 @@ class GRPOConfig:
     log_every: int = 1
     checkpoint_every: int = 10       # steps between checkpoints (also written on SIGINT/SIGTERM)
     keep_checkpoints: int = 2
+    preflight: bool = True           # sample a small batch first; stop if every reward is equal (no signal)
+    preflight_prompts: int = 8
+    max_bad_steps: int = 3           # consecutive steps whose updates were all non-finite before stopping
 
     def validate(self) -> None:
         require(self.group_size >= 2, "group_size", f"must be at least 2 (group-relative advantages need a group), got {self.group_size}")
@@ -129,11 +134,24 @@ def rollout_stats(rollouts, examples, per_name: dict, rewards_PG: torch.Tensor, 
     return stats
 
 
-def _weight(agg: str, mask_micro: torch.Tensor, total_tokens: float, total_rows: int) -> float:
-    """Share of a micro-batch in its minibatch's loss, so accumulated gradients equal the full-batch ones."""
+def _global_totals(mask_BT: torch.Tensor, kept_B: torch.Tensor) -> tuple[float, float]:
+    """(kept rows, loss tokens) of a minibatch summed over ranks: every rank normalises by the global
+    counts, so data-parallel gradients equal those of one process on the whole batch."""
+    t = torch.tensor([float(kept_B.sum()), float(mask_BT.sum())], dtype=torch.float64)
+    t = all_reduce_sum(t)
+    return float(t[0]), float(t[1])
+
+
+def _weight(agg: str, mask_micro: torch.Tensor, total_rows: float, total_tokens: float) -> float:
+    """Share of a micro-batch in the global minibatch loss, times the world size (DDP averages gradients).
+
+    ``policy_loss`` averages over its micro-batch (rows, or tokens for "token-mean"); rescaling by the
+    micro-batch's share of the *global* kept rows/tokens gives the loss of the whole minibatch.
+    Rows of dropped groups (dynamic sampling) have an all-zero mask: they count in neither total.
+    """
     if agg == "token-mean":
-        return float(mask_micro.sum()) / max(total_tokens, 1.0)
-    return mask_micro.shape[0] / max(total_rows, 1)
+        return world_size() * float(mask_micro.sum()) / max(total_tokens, 1.0)
+    return world_size() * mask_micro.shape[0] / max(total_rows, 1.0)
 
 
 @torch.no_grad()
@@ -147,8 +165,15 @@ def batch_logprobs(model, batch, cfg: GRPOConfig, autocast) -> torch.Tensor:
     return torch.cat(out)
 
 
-def grpo_update(policy, optimizer, batch, adv_B, old_lp, ref_lp, cfg: GRPOConfig, step: int, autocast) -> dict:
-    """``mu`` passes of ``minibatches`` optimizer steps over one rollout batch. Returns averaged metrics."""
+def grpo_update(policy, optimizer, batch, adv_B, kept_B, old_lp, ref_lp, cfg: GRPOConfig, step: int, autocast,
+                train_model=None) -> dict:
+    """``mu`` passes of ``minibatches`` optimizer steps over one rollout batch. Returns averaged metrics.
+
+    ``train_model`` is the module to run forward/backward through (a DistributedDataParallel wrapper of
+    ``policy`` under torchrun); gradients of all micro-batches but the last of a minibatch are not
+    synchronised (``no_sync``), the last one all-reduces the accumulated sum.
+    """
+    train_model = train_model if train_model is not None else policy
     rows = len(batch)
     mb_rows = rows // cfg.minibatches
     gen = torch.Generator().manual_seed(cfg.seed * 7919 + step)
@@ -159,20 +184,26 @@ def grpo_update(policy, optimizer, batch, adv_B, old_lp, ref_lp, cfg: GRPOConfig
         order = torch.randperm(rows, generator=gen) if rows > mb_rows or cfg.mu > 1 else torch.arange(rows)
         for m in range(cfg.minibatches):
             idx = order[m * mb_rows : (m + 1) * mb_rows]
-            total_tokens = float(batch.mask[idx].sum())
+            total_rows, total_tokens = _global_totals(batch.mask[idx], kept_B[idx])
+            if total_rows == 0:  # every group of this minibatch was dropped, on every rank
+                continue
             optimizer.zero_grad(set_to_none=True)
             acc: dict[str, float] = {}
-            for s in range(0, len(idx), cfg.micro_batch_size):
+            starts = list(range(0, len(idx), cfg.micro_batch_size))
+            for s in starts:
                 micro = idx[s : s + cfg.micro_batch_size]
                 mb = batch.select(micro)
-                lp, ent = response_logprobs(policy, mb, cfg.temperature, with_entropy=True, autocast=autocast)
-                old = old_lp[micro] if old_lp is not None else lp.detach()
-                loss, met = policy_loss(
-                    lp, old, adv_B[micro], mb.mask, clip_eps=cfg.clip_eps, clip_eps_high=cfg.clip_eps_high,
-                    ref_logprobs_BT=ref_lp[micro] if ref_lp is not None else None, kl_coef=cfg.kl_coef,
-                    agg=cfg.loss_agg, max_tokens=max_tokens)
-                w = _weight(cfg.loss_agg, mb.mask, total_tokens, len(idx))
-                (loss * w).backward()
+                sync = s == starts[-1] or not hasattr(train_model, "no_sync")
+                with (contextlib.nullcontext() if sync else train_model.no_sync()):
+                    lp, ent = response_logprobs(train_model, mb, cfg.temperature, with_entropy=True, autocast=autocast)
+                    old = old_lp[micro] if old_lp is not None else lp.detach()
+                    loss, met = policy_loss(
+                        lp, old, adv_B[micro], mb.mask, clip_eps=cfg.clip_eps, clip_eps_high=cfg.clip_eps_high,
+                        ref_logprobs_BT=ref_lp[micro] if ref_lp is not None else None, kl_coef=cfg.kl_coef,
+                        agg=cfg.loss_agg, max_tokens=max_tokens)
+                    w = _weight(cfg.loss_agg, mb.mask, total_rows, total_tokens)
+                    (loss * w).backward()
+                # metrics are weighted like the loss: averaging the ranks' sums gives the global average
                 met["loss"] = float(loss.detach())
                 tok = float(mb.mask.sum())
                 met["entropy"] = float((ent * mb.mask).sum() / max(tok, 1.0))
@@ -195,7 +226,7 @@ def grpo_update(policy, optimizer, batch, adv_B, old_lp, ref_lp, cfg: GRPOConfig
 
 
 def grpo_step(policy, ref_model, optimizer, engine, task, rewards, failures: RewardFailures, cfg: GRPOConfig,
-              step: int, tokenizer, autocast=None) -> dict:
+              step: int, tokenizer, autocast=None, train_model=None) -> dict:
     """One GRPO step on this rank's share of the step's prompts. Returns the step's metrics."""
     t0 = time.time()
     examples = train_prompts(task, cfg, step)[rank():: world_size()]
@@ -213,27 +244,22 @@ def grpo_step(policy, ref_model, optimizer, engine, task, rewards, failures: Rew
 
     adv_PG = group_advantages(rewards_PG, scale=cfg.adv_scale)
     keep = torch.ones(len(rollouts), dtype=torch.bool)
-    if cfg.dynamic_sampling:  # groups with equal rewards carry no signal (DAPO)
+    if cfg.dynamic_sampling:  # groups with equal rewards carry no signal (DAPO): their rows get no loss
         keep = (rewards_PG.std(dim=1) > 1e-8).repeat_interleave(cfg.group_size)
-    loss_mask = [[0.0 if (cfg.mask_truncated and r.finish_reason == "length") else 1.0] * len(r.token_ids)
-                 for r in rollouts]
+    loss_mask = [[0.0 if (not k or (cfg.mask_truncated and r.finish_reason == "length")) else 1.0] * len(r.token_ids)
+                 for r, k in zip(rollouts, keep.tolist())]
     batch = build_batch([r.prompt_ids for r in rollouts], [r.token_ids for r in rollouts],
-                        engine.pad_id, loss_mask)
-    adv_B = adv_PG.reshape(-1)
-    if not bool(keep.all()):
-        idx = keep.nonzero().squeeze(-1)
-        batch, adv_B = batch.select(idx), adv_B[idx]
-    batch = batch.to(engine.device)
-    adv_B = adv_B.to(engine.device)
+                        engine.pad_id, loss_mask).to(engine.device)
+    adv_B = adv_PG.reshape(-1).to(engine.device)
 
     t2 = time.time()
     upd: dict = {"updates": 0, "skipped_updates": 0}
-    if len(batch) > 0 and len(batch) % cfg.minibatches == 0:
+    if all_reduce_sum(torch.tensor([float(keep.sum())]))[0] > 0:
         on_policy = cfg.mu == 1 and cfg.minibatches == 1
         old_lp = None if on_policy else batch_logprobs(policy, batch, cfg, autocast)
         ref_lp = batch_logprobs(ref_model, batch, cfg, autocast) if (ref_model is not None and cfg.kl_coef > 0) else None
         policy.train()
-        upd = grpo_update(policy, optimizer, batch, adv_B, old_lp, ref_lp, cfg, step, autocast)
+        upd = grpo_update(policy, optimizer, batch, adv_B, keep, old_lp, ref_lp, cfg, step, autocast, train_model)
     t_train = time.time() - t2
     gen_tokens = sum(len(r.token_ids) for r in rollouts)
     train_tokens = float(batch.attention.sum()) if len(batch) else 0.0
@@ -248,6 +274,28 @@ def grpo_step(policy, ref_model, optimizer, engine, task, rewards, failures: Rew
         "train_tokens_per_s": train_tokens * cfg.mu / max(t_train, 1e-9),
     })
     return all_reduce_mean(metrics)
+
+
+def preflight(engine, task, rewards, cfg: GRPOConfig) -> dict:
+    """Sample a small batch before RL and stop with a clear message when every reward is the same: then
+    every advantage is 0 and nothing can be learnt (the silent trap of other trainers)."""
+    examples = task.examples("train", n=min(cfg.preflight_prompts, cfg.prompts_per_step), seed=cfg.seed * 1_000_003 - 1)
+    sampling = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
+                              stop=tuple(cfg.stop), seed=cfg.seed + 99_991)
+    rollouts = engine.generate([render_prompt(cfg.template, e.prompt) for e in examples], cfg.group_size, sampling)
+    failures = RewardFailures()
+    totals, per_name = score_all(rewards, [r.text for r in rollouts], [examples[r.prompt_index] for r in rollouts],
+                                 cfg.reward_timeout_s, failures)
+    means = {k: sum(v) / len(v) for k, v in per_name.items()}
+    if max(totals) - min(totals) < 1e-8:
+        failed = {k: v for k, v in {**failures.errors, **failures.timeouts, **failures.invalid}.items() if v}
+        raise UserError(
+            f"preflight: all {len(totals)} sampled responses got the same reward ({totals[0]:g}; per reward: "
+            + ", ".join(f"{k} {v:.3g}" for k, v in means.items())
+            + (f"; failing rewards: {failed}" if failed else "")
+            + "), so every advantage is 0 and GRPO cannot learn. Check the task, template, rewards and "
+            "max_new_tokens, or set preflight=false to go on anyway.")
+    return {"preflight_reward_mean": sum(totals) / len(totals), **{f"preflight/{k}": v for k, v in means.items()}}
 
 
 def setup_grpo(policy, tokenizer, task, cfg: GRPOConfig, device, autocast_factory=None):

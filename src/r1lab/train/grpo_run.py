@@ -10,12 +10,13 @@ from pathlib import Path
 from r1lab.eval.evaluate import EvalSettings, evaluate
 from r1lab.models import load_model_and_tokenizer
 from r1lab.rewards import RewardFailures
-from r1lab.runtime import MetricLogger, autocast_ctx, is_main, pick_device, seed_everything
+from r1lab.runtime import MetricLogger, autocast_ctx, is_main, pick_device, print0, seed_everything, wrap_ddp
 from r1lab.runtime.checkpoint import Checkpointer, Interrupted, StopFlag, resume_latest
 from r1lab.runtime.memory import peak_rss_mb
 from r1lab.tasks import get_task
 from r1lab.tasks.templates import render_prompt
-from r1lab.train.grpo import GRPOConfig, apply_schedule, grpo_step, maybe_reset_reference, setup_grpo
+from r1lab.errors import TrainingError
+from r1lab.train.grpo import GRPOConfig, apply_schedule, grpo_step, maybe_reset_reference, preflight, setup_grpo
 
 
 def heldout_eval(engine, task, examples, cfg: GRPOConfig, samples: int | None = None, keep_responses=False) -> dict:
@@ -41,6 +42,7 @@ def run_grpo(cfg: GRPOConfig, model_dir: str | Path, out_dir: str | Path, progre
     task = get_task(cfg.task, **cfg.task_options)
     autocast = None if cfg.precision == "fp32" else functools.partial(autocast_ctx, device, cfg.precision)
     ref_model, optimizer, engine, rewards = setup_grpo(policy, tokenizer, task, cfg, device, autocast)
+    train_model = wrap_ddp(policy)  # None on one process; gradients all-reduced under torchrun
     failures = RewardFailures()
     logger = MetricLogger(out_dir / "metrics.jsonl")
     ckpt = Checkpointer(out_dir / "checkpoints", keep=cfg.keep_checkpoints)
@@ -49,13 +51,16 @@ def run_grpo(cfg: GRPOConfig, model_dir: str | Path, out_dir: str | Path, progre
     for kind in ("errors", "timeouts", "invalid"):
         setattr(failures, kind, dict(state["extra"].get(f"reward_{kind}", {})))
     eval_examples = task.examples("test", n=cfg.eval_examples, seed=cfg.seed) if cfg.eval_every > 0 else []
+    if cfg.preflight and start == 0:
+        print0(f"[grpo] preflight: {preflight(engine, task, rewards, cfg)}")
     t0 = time.time()
-    last = {}
+    last, bad_steps = {}, 0
     with StopFlag() as stop:
         for step in range(start, cfg.steps):
             reset = maybe_reset_reference(ref_model, policy, cfg, step)
             lr = apply_schedule(optimizer, cfg, step)
-            metrics = grpo_step(policy, ref_model, optimizer, engine, task, rewards, failures, cfg, step, tokenizer, autocast)
+            metrics = grpo_step(policy, ref_model, optimizer, engine, task, rewards, failures, cfg, step, tokenizer,
+                                autocast, train_model)
             metrics.update({"step": step, "lr": lr, "ref_reset": reset, "elapsed_s": time.time() - t0,
                             "peak_rss_mb": peak_rss_mb()})
             if cfg.eval_every > 0 and ((step + 1) % cfg.eval_every == 0 or step == cfg.steps - 1):
@@ -65,6 +70,12 @@ def run_grpo(cfg: GRPOConfig, model_dir: str | Path, out_dir: str | Path, progre
                                 "eval/language_consistency": ev["language_consistency"]})
             logger.log(metrics)
             last = metrics
+            bad_steps = bad_steps + 1 if (metrics["skipped_updates"] > 0 and metrics["updates"] == 0) else 0
+            if bad_steps >= cfg.max_bad_steps:
+                raise TrainingError(
+                    f"{bad_steps} steps in a row had non-finite losses or gradients (last at step {step}); stopped "
+                    f"without saving. The last good checkpoint is {ckpt.latest() or 'none (no checkpoint yet)'}; "
+                    "try a lower lr, grad_clip or precision=fp32")
             if progress is not None:
                 progress(step + 1, cfg.steps, reward=metrics["reward"], acc=metrics.get("accuracy", 0.0),
                          len=metrics["response_len_mean"])

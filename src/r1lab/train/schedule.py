@@ -25,14 +25,22 @@ def lr_at(step: int, total: int, base_lr: float, warmup: int, schedule: str, min
     return base_lr * (min_ratio + (1.0 - min_ratio) * factor)
 
 
-def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float, betas=(0.9, 0.95)) -> torch.optim.Optimizer:
-    """AdamW with weight decay on matrices only (not norms, biases or embeddings' gains)."""
+OPTIMIZERS = ("adamw", "sgd")
+
+
+def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float, betas=(0.9, 0.95),
+                   kind: str = "adamw") -> torch.optim.Optimizer:
+    """AdamW (or plain SGD) with weight decay on matrices only (not norms or biases)."""
     decay, no_decay = [], []
     for p in model.parameters():
         if not p.requires_grad:
             continue
         (decay if p.dim() >= 2 else no_decay).append(p)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if kind == "sgd":
+        return torch.optim.SGD(groups, lr=lr)
+    if kind != "adamw":
+        raise ValueError(f"unknown optimizer {kind!r}; valid: {', '.join(OPTIMIZERS)}")
     return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=1e-8)
 
 

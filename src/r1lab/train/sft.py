@@ -11,8 +11,9 @@ from pathlib import Path
 import torch
 
 from r1lab.config import require
-from r1lab.core import sft_loss
-from r1lab.runtime import MetricLogger, autocast_ctx, is_main, pick_device, print0, seed_everything
+from r1lab.errors import UserError
+from r1lab.runtime import (MetricLogger, all_reduce_sum, autocast_ctx, is_main, pick_device, print0, rank,
+                           seed_everything, world_size, wrap_ddp)
 from r1lab.runtime.checkpoint import Checkpointer, Interrupted, StopFlag, resume_latest
 from r1lab.runtime.memory import peak_rss_mb
 from r1lab.train.batch import build_batch, response_logprobs
@@ -34,11 +35,13 @@ class SFTConfig:
     device: str = "auto"
     seed: int = 0
     checkpoint_every: int = 50
+    optimizer: str = "adamw"         # adamw | sgd
 
     def validate(self) -> None:
         require(self.epochs >= 1, "epochs", "must be at least 1")
         require(self.batch_size >= 1, "batch_size", "must be at least 1")
         require(self.lr > 0, "lr", "must be positive")
+        require(self.optimizer in ("adamw", "sgd"), "optimizer", "must be adamw or sgd")
 
 
 def encode_pairs(tokenizer, pairs: list[dict], max_len: int) -> tuple[list[tuple[list[int], list[int]]], int]:
@@ -67,15 +70,20 @@ def sft(cfg: SFTConfig, model, tokenizer, pairs: list[dict], out_dir: str | Path
     data, dropped = encode_pairs(tokenizer, pairs, cfg.max_len)
     if not data:
         raise ValueError("no SFT pairs fit in max_len")
-    steps_per_epoch = (len(data) + cfg.batch_size - 1) // cfg.batch_size
+    world = world_size()
+    if cfg.batch_size % world:
+        raise UserError(f"config key 'batch_size' ({cfg.batch_size}) must divide evenly over {world} ranks")
+    # under torchrun every rank needs rows in every step: the last incomplete batch is dropped there
+    steps_per_epoch = (len(data) + cfg.batch_size - 1) // cfg.batch_size if world == 1 else len(data) // cfg.batch_size
     total = steps_per_epoch * cfg.epochs
-    opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
+    opt = make_optimizer(model, cfg.lr, cfg.weight_decay, kind=cfg.optimizer)
     logger = MetricLogger(out_dir / "metrics.jsonl")
     ckpt = Checkpointer(out_dir / "checkpoints", keep=1)
     start = resume_latest(ckpt, model, opt, logger, label="sft")["step"]
     print0(f"sft: {len(data)} pairs ({dropped} longer than {cfg.max_len} dropped), {cfg.epochs} epochs, {total} steps")
     t0 = time.time()
     model.train()
+    train_model = wrap_ddp(model) or model
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     loss_val = float("nan")
     with StopFlag() as stop:
@@ -83,20 +91,24 @@ def sft(cfg: SFTConfig, model, tokenizer, pairs: list[dict], out_dir: str | Path
             epoch, k = divmod(step, steps_per_epoch)
             order = list(range(len(data)))
             random.Random(cfg.seed * 1009 + epoch).shuffle(order)  # a function of the epoch: resumable
-            idx = order[k * cfg.batch_size : (k + 1) * cfg.batch_size]
+            idx = order[k * cfg.batch_size : (k + 1) * cfg.batch_size][rank():: world]  # this rank's rows
             batch = build_batch([data[i][0] for i in idx], [data[i][1] for i in idx], pad).to(device)
             set_lr(opt, lr_at(step, total, cfg.lr, cfg.warmup, "cosine", cfg.min_lr_ratio))
             autocast = (lambda: autocast_ctx(device, cfg.precision)) if cfg.precision != "fp32" else None
-            lp, _ = response_logprobs(model, batch, autocast=autocast)
-            loss, met = sft_loss(lp, batch.mask, agg="token-mean")
+            lp, _ = response_logprobs(train_model, batch, autocast=autocast)
+            # token-mean NLL over the *global* batch: each rank divides its sum by the global token count
+            # (times the world size, since DDP averages gradients over ranks)
+            nll_sum = -(lp * batch.mask).sum()
+            tokens = float(all_reduce_sum(torch.tensor([float(batch.mask.sum())]))[0])
+            loss = nll_sum * world / max(tokens, 1.0)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             if torch.isfinite(gnorm):
                 opt.step()
-            loss_val = float(loss.detach())
+            loss_val = float(all_reduce_sum(nll_sum.detach().reshape(1))[0]) / max(tokens, 1.0)
             logger.log({"step": step, "epoch": epoch, "loss": loss_val, "grad_norm": float(gnorm),
-                        "lr": opt.param_groups[0]["lr"], "tokens": met["tokens"], "peak_rss_mb": peak_rss_mb()})
+                        "lr": opt.param_groups[0]["lr"], "tokens": tokens, "peak_rss_mb": peak_rss_mb()})
             if progress is not None:
                 progress(step + 1, total, loss=loss_val)
             done = step + 1

@@ -1,0 +1,41 @@
+import pytest
+
+from r1lab.errors import UserError
+from r1lab.pipeline.stage import config_changes, run_stage
+from r1lab.runtime.checkpoint import Interrupted
+from r1lab.train.sft import SFTConfig
+
+
+def test_stage_runs_once_then_skips(tmp_path):
+    calls = []
+
+    def work(d):
+        calls.append(d)
+        (d / "artifact.txt").write_text("x")
+        return {"model": str(d / "artifact.txt")}
+
+    a = run_stage(tmp_path, "s", work, SFTConfig())
+    b = run_stage(tmp_path, "s", work, SFTConfig())
+    assert a == b and len(calls) == 1 and (tmp_path / "s" / "DONE").is_file()
+
+
+def test_interrupted_stage_resumes_and_refuses_a_changed_config(tmp_path):
+    def boom(d):
+        (d / "checkpoints").mkdir()
+        raise Interrupted("stopped")
+
+    with pytest.raises(Interrupted):
+        run_stage(tmp_path, "s", boom, SFTConfig(epochs=2))
+    saved = (tmp_path / "s" / "config.yaml").read_text()
+    with pytest.raises(UserError, match=r"started with a different config \(epochs: 2 -> 3\)"):
+        run_stage(tmp_path, "s", lambda d: {}, SFTConfig(epochs=3))
+    assert (tmp_path / "s" / "config.yaml").read_text() == saved  # nothing overwritten
+    assert (tmp_path / "s" / "checkpoints").is_dir()
+    assert run_stage(tmp_path, "s", lambda d: {"ok": 1}, SFTConfig(epochs=2)) == {"ok": 1}
+    assert not (tmp_path / "s" / "checkpoints").exists()  # dropped once the stage is done
+
+
+def test_config_changes_lists_keys(tmp_path):
+    run_stage(tmp_path, "s", lambda d: {}, SFTConfig())
+    assert config_changes(tmp_path / "s", SFTConfig()) == []
+    assert config_changes(tmp_path / "s", SFTConfig(lr=0.5, epochs=9)) == ["epochs: 2 -> 9", "lr: 0.001 -> 0.5"]

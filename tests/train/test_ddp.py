@@ -1,0 +1,116 @@
+"""Data parallelism: 2 gloo processes on CPU give the same loss and parameters as one process on the
+same global batch (GRPO update and SFT)."""
+
+import os
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+
+def _init(rank, world, init_file):
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+
+
+def _grpo_batch(tokenizer):
+    from r1lab.train.batch import build_batch
+
+    g = torch.Generator().manual_seed(0)
+    prompts = [torch.randint(3, 200, (int(n),), generator=g).tolist() for n in (5, 7, 6, 9, 4, 8, 5, 6)]
+    resps = [torch.randint(3, 200, (int(n),), generator=g).tolist() for n in (3, 6, 2, 8, 5, 4, 7, 1)]
+    batch = build_batch(prompts, resps, tokenizer.eos_token_id)
+    adv = torch.tensor([1.0, -0.5, 0.3, -1.2, 0.8, 0.0, -0.7, 1.5])
+    return batch, adv
+
+
+def _grpo_run(model_dir, rows):
+    """One GRPO update (k3 KL to a reference, token-mean: the case that needs global normalisation)."""
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    from r1lab.runtime import all_reduce_mean, wrap_ddp
+    from r1lab.train.grpo import GRPOConfig, batch_logprobs, grpo_update
+    from r1lab.train.schedule import make_optimizer
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = LlamaForCausalLM.from_pretrained(model_dir)
+    ref = LlamaForCausalLM.from_pretrained(model_dir)
+    with torch.no_grad():  # make the reference differ so the KL term matters
+        for p in ref.parameters():
+            p.add_(0.01)
+    cfg = GRPOConfig(kl_coef=0.1, loss_agg="token-mean", micro_batch_size=2, lr=1e-2, prompts_per_step=2, group_size=4)
+    batch, adv = _grpo_batch(tok)
+    idx = torch.tensor(rows)
+    batch, adv = batch.select(idx), adv[idx]
+    ref_lp = batch_logprobs(ref, batch, cfg, None)
+    # plain SGD: Adam's first step is ~lr*sign(g), which turns float-summation-order noise in
+    # near-zero gradients into lr-sized differences; the claim under test is about gradients
+    opt = make_optimizer(model, 1.0, 0.0, kind="sgd")
+    m = grpo_update(model, opt, batch, adv, torch.ones(len(idx), dtype=torch.bool), None, ref_lp, cfg, 0, None,
+                    wrap_ddp(model))
+    return model, all_reduce_mean({"loss": m["loss"], "kl": m["kl"]})
+
+
+def _grpo_worker(rank, world, model_dir, init_file, out_file):
+    _init(rank, world, init_file)
+    model, m = _grpo_run(model_dir, list(range(rank, 8, world)))
+    if rank == 0:
+        torch.save({"params": model.state_dict(), "metrics": m}, out_file)
+    dist.destroy_process_group()
+
+
+def _sft_pairs():
+    names = ["Ana", "Bo", "Mo", "Kai", "Lia", "Sam", "Uma", "Zed"]
+    return [{"prompt": f"User: Say hello to {n}.\nAssistant:", "response": f"<think>\n</think>\nHello, {n}!"} for n in names]
+
+
+def _sft_run(model_dir, out_dir):
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    from r1lab.train.sft import SFTConfig, sft
+
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = LlamaForCausalLM.from_pretrained(model_dir)
+    cfg = SFTConfig(epochs=2, batch_size=4, lr=1.0, warmup=1, precision="fp32", optimizer="sgd")
+    info = sft(cfg, model, tok, _sft_pairs(), out_dir)
+    return model, info
+
+
+def _sft_worker(rank, world, model_dir, init_file, out_file, out_dir):
+    _init(rank, world, init_file)
+    model, info = _sft_run(model_dir, out_dir)
+    if rank == 0:
+        torch.save({"params": model.state_dict(), "loss": info["final_loss"]}, out_file)
+    dist.destroy_process_group()
+
+
+def _close(a, b):
+    return all(torch.allclose(a[k], b[k], atol=1e-6, rtol=1e-5) for k in a)
+
+
+
+def test_two_process_grpo_update_equals_one_process(tmp_path, tiny_model_dir):
+    torch.set_num_threads(1)
+    single, m1 = _grpo_run(str(tiny_model_dir), list(range(8)))
+    out = tmp_path / "ddp.pt"
+    mp.spawn(_grpo_worker, args=(2, str(tiny_model_dir), str(tmp_path / "init"), str(out)), nprocs=2, join=True)
+    res = torch.load(out, weights_only=False)
+    assert res["metrics"]["loss"] == pytest.approx(m1["loss"], rel=1e-5, abs=1e-7)
+    assert res["metrics"]["kl"] == pytest.approx(m1["kl"], rel=1e-5)
+    assert _close(single.state_dict(), res["params"])
+    init = __import__("transformers").LlamaForCausalLM.from_pretrained(str(tiny_model_dir)).state_dict()
+    assert max((init[k] - res["params"][k]).abs().max() for k in init) > 1e-3  # the update did move the weights
+
+
+def test_two_process_sft_equals_one_process(tmp_path, tiny_model_dir):
+    torch.set_num_threads(1)
+    single, info = _sft_run(str(tiny_model_dir), tmp_path / "one")
+    out = tmp_path / "ddp.pt"
+    mp.spawn(_sft_worker, args=(2, str(tiny_model_dir), str(tmp_path / "init"), str(out), str(tmp_path / "two")),
+             nprocs=2, join=True)
+    res = torch.load(out, weights_only=False)
+    assert res["loss"] == pytest.approx(info["final_loss"], rel=1e-5)
+    assert _close(single.state_dict(), res["params"])
+    assert (tmp_path / "two" / "model" / "config.json").is_file()  # written once, by rank 0
