@@ -236,7 +236,10 @@ def main(argv=None) -> int:
                "completion_tokens": tokens, "sample_s_per_step": round(sum(r["sample_s"] for r in rows) / len(rows), 3),
                "score_s_per_step": round(sum(r["score_s"] for r in rows) / len(rows), 4),
                "reward_first": round(statistics.mean(r["reward"] for r in rows[: args.last]), 4),
-               "reward_last": round(statistics.mean(r["reward"] for r in last), 4)}
+               "reward_last": round(statistics.mean(r["reward"] for r in last), 4),
+               # spread of the per-step mean reward over the last steps, as a standard error
+               "reward_last_se": round(statistics.stdev(r["reward"] for r in last) / len(last) ** 0.5, 4)
+               if len(last) > 1 else None}
         if name == "r1lab":
             out["train_s_per_step"] = round(sum(r["train_s"] for r in rows) / len(rows), 3)
         return out

@@ -14,7 +14,7 @@ Prints one JSON line: held-out pass@1 (± s.e.), pass@k, cons@k, boxed rate, mea
 truncation before and after; the reward / accuracy per step; seconds per phase.
 
 Usage: python benchmarks/smollm2_zero.py [--steps 15] [--prompts 4] [--group 4] [--max-new-tokens 128]
-       [--lr 1e-5] [--eval-examples 64] [--eval-samples 4] [--precision bf16|fp32] [--out DIR]
+       [--lr 1e-5] [--eval-examples 64] [--eval-samples 4] [--precision bf16|fp32] [--no-preflight] [--out DIR]
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--eval-samples", type=int, default=4)
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="bf16")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-preflight", action="store_true", help="skip the trainer's no-signal check (smoke runs)")
     ap.add_argument("--out", help="run directory (default: a temporary one)")
     return ap.parse_args(argv)
 
@@ -112,7 +113,7 @@ def main(argv=None) -> int:
                      prompts_per_step=args.prompts, group_size=args.group, max_new_tokens=args.max_new_tokens,
                      steps=args.steps, lr=args.lr, rewards={"accuracy": 1.0}, eval_every=0,
                      eval_examples=args.eval_examples, eval_samples=args.eval_samples,
-                     precision=args.precision, seed=args.seed, micro_batch_size=16)
+                     precision=args.precision, seed=args.seed, micro_batch_size=16, preflight=not args.no_preflight)
     cfg.validate()
     device = pick_device(cfg.device)
     autocast = None if args.precision == "fp32" else functools.partial(autocast_ctx, device, args.precision)

@@ -23,8 +23,12 @@ def test_demo_quick_interrupt_and_resume(tmp_path):
     _, err = p.communicate(timeout=300)
     assert p.returncode == 130, err[-3000:]
     assert "Traceback" not in err and "rerun the same command" in err.lower()
-    finished = {s: (out / s / "DONE").stat().st_mtime_ns for s in ("base", "zero", "cold_start")}
-    assert not (out / "reasoning_rl" / "DONE").exists()
+    # the signal lands inside reasoning_rl or, when its last step was already running, right after it
+    # finished: either way the pipeline stops there and a rerun carries on from that point
+    finished = {s: (out / s / "DONE").stat().st_mtime_ns
+                for s in ("base", "zero", "cold_start", "reasoning_rl") if (out / s / "DONE").exists()}
+    assert {"base", "zero", "cold_start"} <= set(finished)
+    assert not (out / "rejection_sft" / "DONE").exists()
 
     p2 = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     assert p2.returncode == 0, p2.stderr[-3000:]
@@ -32,7 +36,9 @@ def test_demo_quick_interrupt_and_resume(tmp_path):
         assert (out / s / "DONE").stat().st_mtime_ns == stamp
         assert f"[{s}] done, skipping" in p2.stdout
     steps = [json.loads(x)["step"] for x in (out / "reasoning_rl" / "metrics.jsonl").read_text().splitlines()]
-    assert steps == [0, 1]  # resumed, not restarted or duplicated
+    assert steps == [0, 1]  # resumed (or skipped), never restarted or duplicated
+    if "reasoning_rl" not in finished:
+        assert "resuming from" in p2.stdout
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["rows"]) == {"base", "zero", "cold_start", "reasoning_rl", "rejection_sft", "r1",
                                     "student_0.5m", "student_0.25m", "rl_only_0.25m"}

@@ -13,7 +13,7 @@ def test_careful_column_arithmetic_hand_checked():
     assert careful_step(255, "-", 29, EN) == (
         "255-29: units 5-9, borrow, 15-9=6. tens 5-1-2=2. hundreds 2-0=2. so 255-29=226.")
     assert careful_step(85, "*", 3, EN) == (
-        "85*3: units 5*3=15, carry 1. tens 8*3+1=25, carry 2. hundreds 0*3+2=2. so 85*3=255.")
+        "85*3: units 5*3=15, carry 1. tens 8*3=24, 24+1=25, carry 2. hundreds 0*3=0, 0+2=2. so 85*3=255.")
     assert careful_step(100, "-", 1, EN).endswith("so 100-1=99.")
 
 

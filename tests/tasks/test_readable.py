@@ -37,12 +37,12 @@ def test_repetition_detector():
 
 def test_readable_rewrite():
     out = rewrite_readable(CAREFUL_EN, EX_EN, 255)
-    assert out == ("<think>\nStep 1. 47+38: units 7+8=15, carry 1. tens 4+3+1=8. so 47+38=85.\n"
-                   "Step 2. 85*3: units 5*3=15, carry 1. tens 8*3+1=25, carry 2. hundreds 0*3+2=2. so 85*3=255.\n"
-                   "</think>\n(47+38)*3 = 255. The answer is 255.")
+    assert out == ("<think> 47+38: units 7+8=15, carry 1. tens 4+3+1=8. so 47+38=85. "
+                   "85*3: units 5*3=15, carry 1. tens 8*3+1=25, carry 2. hundreds 0*3+2=2. so 85*3=255. "
+                   "</think> The answer is 255.")
     assert is_r1_format(out) and TASK.verify(out, EX_EN).correct
-    es = rewrite_readable(CAREFUL_EN, EX_ES, 255)
-    assert "Paso 1." in es and es.endswith("La respuesta es 255.") and TASK.verify(es, EX_ES).correct
+    es = rewrite_readable(CAREFUL_EN, EX_ES, 255)  # the summary speaks the question's language
+    assert es.endswith("</think> La respuesta es 255.") and TASK.verify(es, EX_ES).correct
 
 
 def test_split_steps_without_careful_markers():
@@ -53,6 +53,6 @@ def test_readable_layout_filter():
     readable = rewrite_readable(CAREFUL_EN, EX_EN, 255)
     assert _keep(readable, EX_EN, "r1") == (True, "kept")
     assert _keep(CAREFUL_EN, EX_EN, "r1")[1] == "malformed"  # the R1-Zero layout is not the readable one
-    no_summary = readable.split("</think>")[0] + "</think>\n"
+    no_summary = readable.split("</think>")[0] + "</think> "
     assert _keep(no_summary, EX_EN, "r1")[1] in ("malformed", "incorrect")
     assert not keep_sample(no_summary, EX_EN, type("V", (), {"correct": True})(), "r1")[0]

@@ -55,15 +55,16 @@ class SampleConfig:
 
 @dataclass
 class ColdStartConfig:
-    sample: SampleConfig = field(default_factory=SampleConfig)
-    sft: SFTConfig = field(default_factory=lambda: SFTConfig(epochs=2, lr=1e-3))
+    # "thousands" of samples (R1-v1 §2.3.1): 2500 prompts x 4 samples at T=1 -> about a thousand kept
+    sample: SampleConfig = field(default_factory=lambda: SampleConfig(prompts=2500, min_examples=500))
+    sft: SFTConfig = field(default_factory=lambda: SFTConfig(epochs=3, lr=3e-3, warmup=5))  # R1-v2 B.4.2: 2-3 epochs
 
 
 @dataclass
 class RejectionConfig:
     sample: SampleConfig = field(default_factory=lambda: SampleConfig(prompts=1500, seed=12))
     general_ratio: float = 1 / 3     # non-reasoning examples per reasoning example (R1: ~200k : ~600k)
-    sft: SFTConfig = field(default_factory=lambda: SFTConfig(epochs=2, lr=1e-3))
+    sft: SFTConfig = field(default_factory=lambda: SFTConfig(epochs=2, lr=3e-3, warmup=5))  # R1: 2 epochs
 
 
 @dataclass
@@ -90,7 +91,7 @@ class DistillConfig:
     traces: SampleConfig = field(default_factory=lambda: SampleConfig(prompts=2000, samples_per_prompt=2,
                                                                        temperature=0.6, top_p=0.95, seed=13))
     general_ratio: float = 1 / 3
-    sft: SFTConfig = field(default_factory=lambda: SFTConfig(epochs=3, lr=2e-3))
+    sft: SFTConfig = field(default_factory=lambda: SFTConfig(epochs=3, lr=3e-3, warmup=5))
     # the paper's control: RL on the smallest student directly (R1-v1 Table 6), R1-Zero style
     rl: GRPOConfig = field(default_factory=lambda: GRPOConfig(seed=3))
 
@@ -126,7 +127,7 @@ def world_solution(example) -> str:
     lang = example.meta.get("lang", "en")
     steps = example.meta["steps"]
     reasoning, value = write_reasoning(steps, "careful", [lang] * len(steps), random.Random(0), 0.0)
-    return readable_response(split_steps(reasoning), summary_line(example, value), lang)
+    return readable_response(split_steps(reasoning), summary_line(example, value))
 
 
 def top_up(rows: list[dict], examples, min_n: int) -> list[dict]:

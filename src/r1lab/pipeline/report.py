@@ -76,7 +76,7 @@ def render_markdown(rows: dict, facts: dict, rm: dict, k: int, ev, seconds: dict
         f"top-p {ev.top_p} (R1's protocol). pass@1 = mean correctness over the k samples (± standard error "
         f"over problems); cons@{k} = majority vote. Format rate checks the layout each model was trained "
         "for: `<think>…</think> <answer>…</answer>` for rows prompted with the R1-Zero template, "
-        "the readable `<think>\\n…\\n</think>\\nsummary` for the others. Language consistency is the share "
+        "the readable `<think>…</think> summary` for the others. Language consistency is the share "
         "of reasoning words in the question's language. General = exact-match accuracy on held-out "
         "general (non-reasoning) prompts, for models that were taught them.", "",
         f"| model | pass@1 | cons@{k} | pass@{k} | mean length (tokens) | language consistency | format rate | general |",

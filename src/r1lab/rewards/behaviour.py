@@ -19,7 +19,7 @@ def reflection_count(text: str) -> int:
     return len(_REFLECT.findall(text or ""))
 
 
-def language_consistency(text: str, target: str = "en") -> float:
+def language_consistency(text: str, target: str = "en", empty: float = 1.0) -> float:
     """Share of target-language words among the words whose language can be told (1.0 when none can).
 
     A word's language is its tiny-world lexicon (``LEXICON``) when it has one; every CJK character counts
@@ -34,7 +34,7 @@ def language_consistency(text: str, target: str = "en") -> float:
     counts["en"] = counts.get("en", 0) + max(0, other_latin)
     counts["zh"] = len(_CJK.findall(text))
     total = sum(counts.values())
-    return counts.get(target, 0) / total if total else 1.0
+    return counts.get(target, 0) / total if total else empty
 
 
 def supported_languages() -> list[str]:

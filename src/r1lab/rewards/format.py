@@ -1,9 +1,10 @@
 """Format rewards.
 
 - R1-Zero layout: ``<think> reasoning </think> <answer> answer </answer>`` (R1-v1 Table 1).
-- R1 readable layout: ``<think>\n reasoning \n</think>\n summary`` — the paper's
+- R1 readable layout: ``<think> reasoning </think> summary`` — the paper's
   ``|special_token|<reasoning_process>|special_token|<summary>`` (R1-v1 §2.3.1) with ``<think>`` and
-  ``</think>`` as the two special tokens (as in the released DeepSeek-R1), and a short plain-text summary.
+  ``</think>`` as the two special tokens (as in the released DeepSeek-R1), and a short plain-text summary
+  for the reader instead of R1-Zero's bare ``<answer>`` tag.
 """
 
 from __future__ import annotations

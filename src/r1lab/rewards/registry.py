@@ -38,8 +38,10 @@ def target_language(example, default: str = "en") -> str:
 
 def language_reward(responses: list[str], examples: list, target: str = "en") -> list[float]:
     """Share of target-language words in the reasoning (R1 Eq. 7); the target is the question's language
-    when the example carries one, else ``target``."""
-    return [language_consistency(reasoning_of(r), target_language(e, target)) for r, e in zip(responses, examples)]
+    when the example carries one, else ``target``. A reasoning with no words scores 0, not 1: otherwise
+    an empty chain of thought is the cheapest way to a perfect language reward (a hack seen in practice)."""
+    return [language_consistency(reasoning_of(r), target_language(e, target), empty=0.0)
+            for r, e in zip(responses, examples)]
 
 
 def is_general(example) -> bool:

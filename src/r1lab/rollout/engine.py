@@ -1,24 +1,25 @@
 """The native rollout engine: batched sampling over any HF causal LM with a KV cache.
 
-Per chunk of prompts: one prefill of the P distinct prompts (left-padded), then the cache is expanded to
-the G samples of each prompt, so a group shares its prompt's prefill. Each decode step samples one token
-per live row; rows that finish (EOS, a stop string, or the length limit) leave the batch, and the cache
-is compacted with them. Returns per-token log-probabilities of the sampling distribution
+Per chunk of prompts: one prefill of the P distinct prompts (left-padded), whose cache the G samples of
+each prompt then share. Each decode step samples one token per live row; rows that finish (EOS, a stop
+string, or the length limit) leave the batch, and the cache is compacted with them. Returns per-token log-probabilities of the sampling distribution
 (temperature-scaled, before top-p truncation), the convention of vLLM and of the policy-gradient losses.
 
-Speed (profiled on CPU with py-spy and the torch profiler; numbers in benchmarks/rollout_speed.py):
+Speed (profiled on CPU with py-spy and the torch profiler; benchmarks/rollout_speed.py compares it with
+transformers ``generate``):
 
 - Llama-family models (Llama, Mistral without a sliding window, Qwen2, Qwen3) decode through
-  ``_LlamaDecoder``: the model's own modules on a preallocated KV cache, one tensor for all layers, so a
-  step writes one column instead of concatenating a DynamicCache, and compaction is one index_select.
-  Other models run through ``_HFDecoder`` (the model's forward with a DynamicCache).
-- Sampling draws one uniform per row (inverse CDF) instead of a random number per vocabulary entry, and
-  top-p is rejection sampling against the nucleus test (the mass above the drawn token), with an exact
-  sort only for rows that miss twice: ``torch.multinomial`` and a full-vocab sort were most of a step.
-- Bookkeeping stays in tensors (one ``.tolist()`` per generation, not per step); stop strings are
-  checked only for rows whose new token can end one (a per-vocabulary table).
-- Finished rows are parked and dropped from the batch when they are an eighth of it: a compaction copies
-  the whole cache, so dropping every row the step it ends costs more than carrying it a few steps.
+  ``_LlamaDecoder``: the model's own modules on a preallocated KV cache instead of a DynamicCache that
+  concatenates every step. Its prompt keys/values are shared by the group on a (prompt, sample) grid, so
+  decode attention, which is bound by memory bandwidth on CPU, reads each prompt once instead of G times.
+  Finished rows leave by swap-remove (live rows from the tail fill their slots: a compaction copies as
+  many rows as finished). Other models run through ``_HFDecoder`` (the model's forward, DynamicCache).
+- Sampling draws one uniform per row (inverse CDF) instead of one random number per vocabulary entry
+  (``torch.multinomial``), and top-p is rejection sampling against the nucleus test with an exact sort
+  only for rows that miss twice: multinomial and a full-vocabulary sort cost more than a model step.
+- Bookkeeping stays in tensors (one ``.tolist()`` per generation, not per step); stop strings are checked
+  only for rows whose new token can end one (a per-vocabulary table).
+- Under CPU autocast only the projections run in bf16 (attention over the fp32 cache measured faster).
 """
 
 from __future__ import annotations
@@ -333,7 +334,7 @@ class NativeEngine:
             return [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
         return [list(p) for p in prompts]
 
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference_mode: rotary variants may update module buffers the trainer later uses
     def generate(self, prompts: list[str] | list[list[int]], n: int, sampling: SamplingParams) -> list[Rollout]:
         """``n`` samples for each prompt, ordered prompt-major: [p0 s0, p0 s1, ..., p1 s0, ...]."""
         prompt_ids = self.encode(prompts)
@@ -357,7 +358,7 @@ class NativeEngine:
 
     def _lookup_tables(self, vocab: int, stops: tuple[str, ...]):
         """(is_eos_V, may_end_stop_V) boolean tables over the model's vocabulary, cached per stop set."""
-        key = (vocab, stops)
+        key = (vocab, stops, frozenset(self.eos_ids))
         if key not in self._tables:
             eos = torch.zeros(vocab, dtype=torch.bool)
             eos[[i for i in self.eos_ids if 0 <= i < vocab]] = True

@@ -63,7 +63,7 @@ class ArithmeticTask:
         self.op_weights = tuple(op_weights)
         # Questions come in both surface languages; the language-consistency reward and metric take the
         # question's language as the target (R1-v2 B.3.2: "the same language as the question").
-        self.question_langs = dict(question_langs or {"en": 0.7, "es": 0.3})
+        self.question_langs = dict(question_langs or {"en": 0.75, "es": 0.25})
         unknown = set(self.question_langs) - set(QUESTION)
         if unknown:
             raise ValueError(f"unknown question language(s) {sorted(unknown)}; valid: {', '.join(QUESTION)}")

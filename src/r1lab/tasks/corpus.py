@@ -26,7 +26,7 @@ class CorpusMix:
 
     styles: dict[str, float] = field(default_factory=lambda: {"direct": 0.3, "quick": 0.35, "checked": 0.15, "careful": 0.2})
     # reasoning language relative to the question's: the same, the other one, or a switch midway
-    langs: dict[str, float] = field(default_factory=lambda: {"same": 0.6, "other": 0.2, "mixed": 0.2})
+    langs: dict[str, float] = field(default_factory=lambda: {"same": 0.7, "other": 0.15, "mixed": 0.15})
     prompts: dict[str, float] = field(default_factory=lambda: {"r1zero": 0.4, "qa": 0.3, "bare": 0.3})
     tagged: float = 0.5          # share of responses in the <think>/<answer> layout
     slip_rate: float = 0.25      # per-operation slip probability in quick and checked solutions

@@ -4,7 +4,7 @@ R1's SFT and final RL stage mix reasoning data with "non-reasoning" data (writin
 instructions answered directly, with no chain of thought (R1-v1 §2.3.3: for "simpler queries, such as
 'hello' we do not provide a CoT"). The tiny world's version: five families of one-line instructions
 (the next number, the larger of two, repeating a word, greeting someone, translating a world word),
-answered in the R1 layout with an empty reasoning block (``<think>\n</think>\nHello, Ana!``).
+answered in the R1 layout with an empty reasoning block (``<think> </think> Hello, Ana!``).
 
 Preference pairs: the chosen response is the correct, concise answer; the rejected one is wrong,
 needlessly repetitive, a refusal, or rambling. These are the judgements the paper's helpful reward
@@ -64,7 +64,7 @@ def normalise(text: str) -> str:
 
 def general_response(answer: str) -> str:
     """The R1 layout for a simple query: an empty reasoning block, then the answer as the summary."""
-    return f"<think>\n</think>\n{answer}"
+    return f"<think> </think> {answer}"
 
 
 @register_task("general")

@@ -45,22 +45,17 @@ def split_steps(reasoning: str) -> list[str]:
 
 
 def summary_line(example: Example, value) -> str:
-    lang = example.meta.get("lang", "en")
-    expr = example.meta.get("expr")
-    head = f"{expr} = {value}. " if expr else ""
-    return f"{head}{LEXICON[lang]['answer_is']} {value}."
+    """The reader's summary: the answer, in the question's language."""
+    return f"{LEXICON[example.meta.get('lang', 'en')]['answer_is']} {value}."
 
 
-def readable_response(steps: list[str], summary: str, lang: str) -> str:
-    label = LEXICON[lang]["step"]
-    body = "\n".join(f"{label} {i}. {s}" for i, s in enumerate(steps, 1))
-    return f"<think>\n{body}\n</think>\n{summary}"
+def readable_response(steps: list[str], summary: str) -> str:
+    return f"<think> {' '.join(steps)} </think> {summary}"
 
 
 def rewrite_readable(response: str, example: Example, answer) -> str:
     """An R1-Zero response rewritten in the readable R1 layout, summary in the question's language."""
-    lang = example.meta.get("lang", "en")
-    return readable_response(split_steps(reasoning_of(response)), summary_line(example, answer), lang)
+    return readable_response(split_steps(reasoning_of(response)), summary_line(example, answer))
 
 
 def keep_sample(response: str, example: Example, verdict, layout: str = "r1zero") -> tuple[bool, str]:

@@ -53,11 +53,14 @@ def careful_step(a: int, op: str, b: int, L: dict) -> str:
                 borrow = 0
             parts.append(text)
     else:
+        # the product first, then the carry in a separate addition: one times-table fact and one small sum
+        # per column are far easier for a small model than "8*3+1=25" in one go
         carry = 0
         for i in range(max(_ndigits(a), _ndigits(c))):
             da = _digit(a, i)
-            s = da * b + carry
-            text = f"{L[PLACES[i]]} {da}*{b}" + (f"+{carry}" if carry else "") + f"={s}"
+            p = da * b
+            s = p + carry
+            text = f"{L[PLACES[i]]} {da}*{b}={p}" + (f", {p}+{carry}={s}" if carry else "")
             carry = s // 10
             parts.append(text + (f", {L['carry']} {carry}" if carry else ""))
     return f"{a}{op}{b}: " + ". ".join(parts) + f". {L['so']} {a}{op}{b}={c}."
