@@ -70,6 +70,28 @@ def test_eval_writes_results(tmp_path, tiny_model_dir):
     assert len(res["per_example"]) == 3 and len(res["per_example"][0]["responses"]) == 2
 
 
+def test_eval_template_choices(tmp_path, tiny_model_dir):
+    _assert_user_error(r1lab("eval", "--model", str(tiny_model_dir), "--task", "arith", "--template", "bogus"),
+                       "unknown prompt template 'bogus'", "chat")
+    # The tiny tokenizer has no chat template: asking for one is a user error, not a crash.
+    _assert_user_error(r1lab("eval", "--model", str(tiny_model_dir), "--task", "arith", "--template", "chat",
+                             "--examples", "1", "--samples", "1"), "chat template")
+    _assert_user_error(r1lab("eval", "--model", str(tiny_model_dir), "--task", "arith", "--precision", "fp16"),
+                       "precision")
+    out = tmp_path / "res.json"
+    p = r1lab("eval", "--model", str(tiny_model_dir), "--task", "arith", "--examples", "2", "--samples", "2",
+              "--max-new-tokens", "6", "--template", "qa", "--think-prefix", "--precision", "bf16", "--out", str(out))
+    assert p.returncode == 0, p.stderr
+    assert json.loads(out.read_text())["template"] == "qa"
+
+
+def test_models_list_and_unknown_model(tmp_path):
+    p = r1lab("models", "list", "--cache", str(tmp_path))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("smollm2-135m-instruct\tApache-2.0\tnot fetched")
+    _assert_user_error(r1lab("models", "fetch", "gpt-9", "--cache", str(tmp_path)), "gpt-9", "smollm2-135m-instruct")
+
+
 def test_resume_with_nothing_to_resume(tmp_path):
     _assert_user_error(r1lab("zero", "--resume", "--out", str(tmp_path / "none")), "nothing to resume")
 

@@ -16,9 +16,11 @@ from r1lab.runtime import atomic_write_json, atomic_write_text, print0
 
 LABELS = {
     "base": "Base (pretrained)", "zero": "R1-Zero", "cold_start": "Cold start (SFT)",
-    "reasoning_rl": "Reasoning RL", "rejection_sft": "Rejection-sampling SFT", "r1": "R1",
+    "reasoning_rl": "Reasoning RL", "reasoning_rl_no_lc": "Reasoning RL without the language reward (ablation)",
+    "rejection_sft": "Rejection-sampling SFT", "r1": "R1",
 }
-RL_CURVES = {"zero": "R1-Zero", "reasoning_rl": "reasoning RL", "r1": "R1"}
+RL_CURVES = {"zero": "R1-Zero", "reasoning_rl": "reasoning RL", "reasoning_rl_no_lc": "reasoning RL, no LC reward",
+             "r1": "R1"}
 
 
 def _label(key: str) -> str:
@@ -52,6 +54,8 @@ def findings(rows: dict) -> dict:
     if "zero" in rows and "reasoning_rl" in rows:
         a, b = rows["zero"]["language_consistency"], rows["reasoning_rl"]["language_consistency"]
         out["language_reward_raises_consistency"] = {"zero": a, "reasoning_rl": b, "holds": b > a}
+        if "reasoning_rl_no_lc" in rows:  # the ablation: same start, no language reward
+            out["language_reward_raises_consistency"]["reasoning_rl_no_lc"] = rows["reasoning_rl_no_lc"]["language_consistency"]
     if "zero" in rows and "r1" in rows:
         a, b = rows["zero"]["pass@1"], rows["r1"]["pass@1"]
         out["r1_pass@1_at_least_zero"] = {"zero": a, "r1": b, "holds": b >= a}
@@ -123,7 +127,8 @@ def report_stage(cfg, run_dir: Path, models: dict, rm: dict) -> dict:
     rows = evaluate_rows(cfg, run_dir, models)
     facts = findings(rows)
     k = cfg.eval.samples
-    seconds = stage_seconds(run_dir, ["base", "zero", "cold_start", "reasoning_rl", "rejection_sft", "reward_model",
+    seconds = stage_seconds(run_dir, ["base", "zero", "cold_start", "reasoning_rl", "reasoning_rl_no_lc",
+                                      "rejection_sft", "reward_model",
                                       "r1", *[m for m in models if m.startswith(("student_", "rl_only_"))]])
     summary = {"rows": rows, "findings": facts, "reward_model": {k_: rm.get(k_) for k_ in
                ("heldout_accuracy", "heldout_accuracy_before", "test_pairs", "train_pairs")},

@@ -95,15 +95,26 @@ class GeneralTask:
 
 
 def rejected_response(example: Example, rng: random.Random) -> tuple[str, str]:
-    """A worse response to a general prompt and the reason it is worse."""
+    """A worse response to a general prompt and the reason it is worse.
+
+    "wrong" answers are near misses as well as far ones, and "off_topic" ones answer another kind of
+    instruction: a reward model that only ever saw near misses rates a short answer to the wrong question
+    highly, and the policy learns to give one (reward hacking, R1-v2 §3.2.2)."""
     ref = str(example.reference)
-    kind = rng.choice(["wrong", "repetitive", "refusal", "rambling"])
+    kind = rng.choice(["wrong", "off_topic", "repetitive", "refusal", "rambling"])
     if kind == "wrong":
         if ref.isdigit():
-            bad = str(int(ref) + rng.choice([-2, -1, 1, 2, 10]))
+            near = int(ref) + rng.choice([-2, -1, 1, 2, 10])
+            bad = str(near if rng.random() < 0.5 else rng.choice([v for v in range(0, 1000) if v != int(ref)]))
         else:
             bad = rng.choice([w for w in WORDS + NAMES if w.lower() not in ref.lower()])
         return general_response(bad), kind
+    if kind == "off_topic":
+        other = rng.choice([f for f in FAMILIES if f != example.meta.get("family")])
+        _, answer = FAMILIES[other](rng)
+        if normalise(answer) == normalise(ref):
+            answer = f"{answer} {answer}"
+        return general_response(answer), kind
     if kind == "repetitive":
         return general_response(" ".join([ref] * rng.randint(3, 5))), kind
     if kind == "refusal":

@@ -18,7 +18,7 @@ BOXED_INSTRUCTION = "Please reason step by step, and put your final answer withi
 TEMPLATES: dict[str, str] = {
     "r1zero": R1ZERO,
     "qa": "Question: {prompt}\nAnswer:",
-    # the R1 stages' layout: a plain user/assistant turn (the readable R1 format is taught by cold start)
+    # a plain user/assistant turn (the default of `r1lab sft`; the R1 stages use "qa", see pipeline/r1.py)
     "user": "User: {prompt}\nAssistant:",
     "bare": "{prompt}\n",
 }

@@ -23,7 +23,7 @@ from r1lab.errors import UserError
 from r1lab.core import group_advantages, policy_loss
 from r1lab.rewards import RewardFailures, build_rewards, is_r1zero_format, score_all
 from r1lab.rewards.behaviour import language_consistency, reflection_count
-from r1lab.rewards.format import reasoning_of
+from r1lab.rewards.format import is_r1_format, reasoning_of
 from r1lab.rewards.registry import target_language
 from r1lab.rollout import NativeEngine, SamplingParams
 from r1lab.runtime import all_reduce_mean, all_reduce_sum, rank, world_size
@@ -116,12 +116,14 @@ def rollout_stats(rollouts, examples, per_name: dict, rewards_PG: torch.Tensor, 
     """Per-step behaviour metrics: reward terms, length, truncation, format, reflection, language."""
     n = max(1, len(rollouts))
     lengths = [len(r.token_ids) for r in rollouts]
+    layout_ok = is_r1_format if "format_r1" in cfg.rewards else is_r1zero_format
     stats = {f"reward/{k}": sum(v) / n for k, v in per_name.items()}
     std = rewards_PG.std(dim=1) if rewards_PG.shape[1] > 1 else torch.zeros(rewards_PG.shape[0])
     stats.update({
         "reward": float(rewards_PG.mean()),
         "accuracy": sum(per_name.get("accuracy", per_name.get("math", [0.0]))) / n if ("accuracy" in per_name or "math" in per_name) else float("nan"),
-        "format_rate": sum(is_r1zero_format(r.text) for r in rollouts) / n,
+        # the layout this run rewards: R1's readable one when format_r1 is a reward, else R1-Zero's
+        "format_rate": sum(layout_ok(r.text) for r in rollouts) / n,
         "response_len_mean": sum(lengths) / n,
         "response_len_max": max(lengths, default=0),
         "truncated_frac": sum(r.finish_reason == "length" for r in rollouts) / n,

@@ -21,7 +21,7 @@ from r1lab.runtime import MetricLogger, pick_device, seed_everything
 
 @dataclass
 class RewardModelConfig:
-    train_pairs: int = 2000
+    train_pairs: int = 4000
     test_pairs: int = 400
     epochs: int = 1                  # R1: 1 epoch
     batch_size: int = 32

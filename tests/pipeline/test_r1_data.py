@@ -1,0 +1,52 @@
+"""The R1 recipe's data plumbing: language balancing of SFT sets, and preference pairs."""
+
+from collections import Counter
+
+from r1lab.pipeline.r1 import balance_languages, world_solution
+from r1lab.rewards.behaviour import language_consistency
+from r1lab.rewards.format import is_r1_format, reasoning_of
+from r1lab.tasks import get_task
+from r1lab.tasks.general import GeneralTask, normalise, preference_pairs
+
+
+def test_balance_languages_tops_up_the_missing_language_to_its_share():
+    examples = get_task("arith", question_langs={"en": 0.7, "es": 0.3}).examples("train", n=200, seed=3)
+    share_es = sum(e.meta["lang"] == "es" for e in examples) / len(examples)
+    # a drifted model: only English questions survived the language filter
+    rows = [{"id": e.id, "question": e.prompt, "response": "x", "source": "sampled", "lang": "en"}
+            for e in examples if e.meta["lang"] == "en"][:100]
+    out = balance_languages(list(rows), examples)
+    counts = Counter(r["lang"] for r in out)
+    assert counts["en"] == 100
+    assert abs(counts["es"] - share_es * len(out)) <= 1         # its share of the prompts, to one example
+    world = [r for r in out if r["source"] == "world"]
+    assert world and all(r["lang"] == "es" for r in world)
+    assert len({r["id"] for r in out}) == len(out)              # never the same question twice
+    by_id = {e.id: e for e in examples}
+    task = get_task("arith")
+    for r in world:  # world-written solutions are correct, readable, and in the question's language
+        assert task.verify(r["response"], by_id[r["id"]]).correct
+        assert is_r1_format(r["response"])
+        assert language_consistency(reasoning_of(r["response"]), "es") == 1.0
+
+
+def test_balance_languages_leaves_a_balanced_set_alone():
+    examples = get_task("arith").examples("train", n=50, seed=4)
+    rows = [{"id": e.id, "question": e.prompt, "response": world_solution(e), "source": "sampled",
+             "lang": e.meta["lang"]} for e in examples]
+    assert balance_languages(list(rows), examples) == rows
+
+
+def test_preference_pairs_cover_off_topic_and_far_wrong_answers():
+    pairs = preference_pairs(600, "train", seed=0)
+    kinds = Counter(p["why"] for p in pairs)
+    assert set(kinds) == {"wrong", "off_topic", "repetitive", "refusal", "rambling"}
+    assert all(normalise(p["chosen"]) != normalise(p["rejected"]) for p in pairs)
+    task = GeneralTask()
+    by_prompt = {e.prompt: e for e in task.examples("train", n=600, seed=0)}
+    for p in pairs:
+        ex = by_prompt[p["prompt"]]
+        assert task.verify(p["chosen"], ex).correct and not task.verify(p["rejected"], ex).correct
+    far = [p for p in pairs if p["why"] == "wrong" and p["rejected"].split()[-1].isdigit()
+           and abs(int(p["rejected"].split()[-1]) - int(by_prompt[p["prompt"]].reference)) > 10]
+    assert far, "wrong numeric answers include far misses"
