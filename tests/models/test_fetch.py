@@ -8,6 +8,7 @@ real SmolLM2 file does.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -156,6 +157,10 @@ def test_fetch_converts_once_to_a_plain_hf_directory(tmp_path, tiny_spec, tiny_l
     info = json.loads((d / DONE).read_text())
     assert info["gguf"] == "Tiny-Test.Q8_0.gguf" and len(info["gguf_sha256"]) == 64
     assert leftovers(tmp_path) == []  # no temporary directories or extracted GGUF left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (d.stat().st_mode & 0o777) == 0o777 & ~umask  # readable like any directory, not mkdtemp's 0700
+    assert all((f.stat().st_mode & 0o777) == 0o666 & ~umask for f in d.iterdir())  # and so are its files
 
     model, tok = load_model_and_tokenizer(d)
     assert tok.chat_template == CHAT_TEMPLATE

