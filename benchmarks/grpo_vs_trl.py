@@ -57,23 +57,13 @@ from pathlib import Path
 
 import torch
 
+from bench_common import default_model
 from r1lab.models import load_model_and_tokenizer
 from r1lab.rewards import RewardFailures
 from r1lab.runtime import autocast_ctx, setup_threads
 from r1lab.tasks import get_task
 from r1lab.tasks.templates import render_prompt
 from r1lab.train.grpo import GRPOConfig, apply_schedule, grpo_step, setup_grpo, train_prompts
-
-
-def default_model(cache_dir: Path, steps: int) -> Path:
-    """A tiny default base model, pretrained once into ``cache_dir`` (reused when already there)."""
-    from r1lab.train.pretrain import PretrainConfig, pretrain
-
-    out = cache_dir / f"base-1m-{steps}steps"
-    if not (out / "model" / "config.json").exists():
-        print(f"# pretraining a tiny base model ({steps} steps) into {out}", flush=True)
-        pretrain(PretrainConfig(size="1m", steps=steps, tokenizer_docs=5000), out)
-    return out / "model"
 
 
 def r1lab_config(args) -> GRPOConfig:

@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     setup_threads()
     model_dir = args.model
     if model_dir is None:
-        from grpo_vs_trl import default_model  # same default model as the speed benchmarks
+        from bench_common import default_model  # same default model as the speed benchmarks
 
         model_dir = str(default_model(Path(args.cache_dir), 300))
     cfg = G.GRPOConfig(precision=args.precision, preflight=False, eval_every=0)

@@ -42,22 +42,13 @@ from pathlib import Path
 
 import torch
 
+from bench_common import default_model
 from r1lab.models import load_model_and_tokenizer
 from r1lab.rollout import HFEngine, NativeEngine, SamplingParams
+from r1lab.rollout.engine import left_pad
 from r1lab.runtime import autocast_ctx, setup_threads
 from r1lab.tasks import get_task
 from r1lab.tasks.templates import render_prompt
-
-
-def default_model(cache_dir: Path, steps: int) -> Path:
-    """A tiny default base model, pretrained once into ``cache_dir`` (reused when already there)."""
-    from r1lab.train.pretrain import PretrainConfig, pretrain
-
-    out = cache_dir / f"base-1m-{steps}steps"
-    if not (out / "model" / "config.json").exists():
-        print(f"# pretraining a tiny base model ({steps} steps) into {out}", flush=True)
-        pretrain(PretrainConfig(size="1m", steps=steps, tokenizer_docs=5000), out)
-    return out / "model"
 
 
 class RawGenerate:
@@ -71,12 +62,7 @@ class RawGenerate:
     @torch.no_grad()
     def generate(self, prompts, n, sampling):
         ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
-        width = max(len(p) for p in ids)
-        x = torch.full((len(ids), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros_like(x)
-        for i, p in enumerate(ids):
-            x[i, width - len(p):] = torch.tensor(p)
-            mask[i, width - len(p):] = 1
+        x, mask = left_pad(ids, self.pad_id)
         if sampling.seed is not None:
             torch.manual_seed(sampling.seed)
         with self.autocast() if self.autocast else contextlib.nullcontext():
@@ -84,7 +70,7 @@ class RawGenerate:
                                       do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p,
                                       top_k=0, num_return_sequences=n, pad_token_id=self.pad_id,
                                       eos_token_id=sorted(self.eos_ids))
-        new = out[:, width:]
+        new = out[:, x.shape[1]:]
         # tokens actually generated: up to and including the first EOS
         lengths = []
         for row in new.tolist():

@@ -377,12 +377,7 @@ class NativeEngine:
         return self._tables[key]
 
     def _prefill_inputs(self, chunk: list[list[int]]):
-        width = max(len(p) for p in chunk)
-        ids = torch.full((len(chunk), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for i, p in enumerate(chunk):
-            ids[i, width - len(p):] = torch.tensor(p, dtype=torch.long)
-            mask[i, width - len(p):] = 1
+        ids, mask = left_pad(chunk, self.pad_id)
         return ids.to(self.device), mask.to(self.device)
 
     def _generate_chunk(self, chunk, offset, n, sampling, generator) -> list[Rollout]:
@@ -449,6 +444,17 @@ class NativeEngine:
         # Decode only the last few tokens: enough characters to contain any stop string.
         tail = self.tokenizer.decode(toks[-(tail_chars + 2):], skip_special_tokens=True)
         return any(s in tail for s in stops)
+
+
+def left_pad(seqs: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token lists -> (ids, attention mask), both (B, longest), padded on the left (prompts end together)."""
+    width = max(len(p) for p in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, p in enumerate(seqs):
+        ids[i, width - len(p):] = torch.tensor(p, dtype=torch.long)
+        mask[i, width - len(p):] = 1
+    return ids, mask
 
 
 def _swap_remove_order(alive_R: torch.Tensor, n_alive: int) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from r1lab.rollout.engine import Rollout, SamplingParams, _eos_ids
+from r1lab.rollout.engine import Rollout, SamplingParams, _eos_ids, left_pad
 
 
 class HFEngine:
@@ -32,12 +32,7 @@ class HFEngine:
         return out
 
     def _chunk(self, chunk, offset, n, sampling):
-        width = max(len(p) for p in chunk)
-        ids = torch.full((len(chunk), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, p in enumerate(chunk):
-            ids[i, width - len(p):] = torch.tensor(p)
-            mask[i, width - len(p):] = 1
+        ids, mask = left_pad(chunk, self.pad_id)
         greedy = sampling.temperature <= 0
         kwargs = dict(
             input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
@@ -54,7 +49,7 @@ class HFEngine:
                 gen = self.model.generate(**kwargs)
         else:
             gen = self.model.generate(**kwargs)
-        new = gen.sequences[:, width:].cpu()
+        new = gen.sequences[:, ids.shape[1]:].cpu()
         logits = torch.stack(gen.logits, dim=1).float().cpu()  # (R, T, V) raw logits
         temp = sampling.temperature if not greedy else 1.0
         lps = torch.log_softmax(logits / temp, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1)
