@@ -286,15 +286,18 @@ def _check_resume(args) -> None:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
-    from r1lab.runtime import init_from_env, setup_threads
+    from r1lab.runtime import init_from_env, setup_threads, shutdown
     from r1lab.runtime.checkpoint import Interrupted
 
     setup_threads()
+    clean = False
     try:
         _check_resume(args)
         if init_from_env() and args.command in SINGLE_PROCESS:
             raise UserError(f"r1lab {args.command} runs in one process; under torchrun use r1lab grpo or r1lab sft")
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        clean = True
+        return code
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
@@ -307,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted. Rerun the same command to resume from the last checkpoint.", file=sys.stderr)
         return 130
+    finally:
+        shutdown(clean=clean)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from r1lab.runtime import shutdown
+
 
 def _init(rank, world, init_file):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -58,7 +60,7 @@ def _grpo_worker(rank, world, model_dir, init_file, out_file):
     model, m = _grpo_run(model_dir, list(range(rank, 8, world)))
     if rank == 0:
         torch.save({"params": model.state_dict(), "metrics": m}, out_file)
-    dist.destroy_process_group()
+    shutdown()
 
 
 def _sft_pairs():
@@ -83,7 +85,7 @@ def _sft_worker(rank, world, model_dir, init_file, out_file, out_dir):
     model, info = _sft_run(model_dir, out_dir)
     if rank == 0:
         torch.save({"params": model.state_dict(), "loss": info["final_loss"]}, out_file)
-    dist.destroy_process_group()
+    shutdown()
 
 
 def _close(a, b):
@@ -114,3 +116,44 @@ def test_two_process_sft_equals_one_process(tmp_path, tiny_model_dir):
     assert res["loss"] == pytest.approx(info["final_loss"], rel=1e-5)
     assert _close(single.state_dict(), res["params"])
     assert (tmp_path / "two" / "model" / "config.json").is_file()  # written once, by rank 0
+
+
+def test_torchrun_cli_grpo_two_ranks_exits_cleanly(tmp_path, tiny_model_dir):
+    """The user's command under torchrun: both ranks finish, exit 0 (no abort at teardown), one model written."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "R1LAB_THREADS")}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "r1lab", "grpo",
+           "--model", str(tiny_model_dir), "--out", str(out), "steps=2", "prompts_per_step=2", "group_size=2",
+           "max_new_tokens=8", "preflight=false", "eval_every=0", "micro_batch_size=2"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "terminate called" not in proc.stderr
+    assert (out / "model" / "config.json").is_file()
+    metrics = [line for line in (out / "metrics.jsonl").read_text().splitlines() if '"step"' in line]
+    assert len(metrics) >= 2
+
+
+def test_threads_are_shared_between_local_ranks(monkeypatch):
+    from r1lab.runtime import setup_threads
+
+    before = torch.get_num_threads()
+    try:
+        for var in ("R1LAB_THREADS", "OMP_NUM_THREADS", "LOCAL_WORLD_SIZE"):
+            monkeypatch.delenv(var, raising=False)
+        cores = len(os.sched_getaffinity(0))
+        setup_threads()
+        assert torch.get_num_threads() == cores
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", str(cores))  # one rank per core: one thread each
+        setup_threads()
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")  # an explicit setting wins over the share
+        setup_threads()
+        assert torch.get_num_threads() == 3
+        monkeypatch.setenv("R1LAB_THREADS", "2")
+        setup_threads()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

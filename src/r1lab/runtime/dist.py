@@ -64,6 +64,24 @@ def wrap_ddp(model: torch.nn.Module):
     return DDP(model, device_ids=device_ids)
 
 
+def shutdown(*, clean: bool = True) -> None:
+    """Tear the process group down before the interpreter does (no-op when not distributed).
+
+    gloo's worker threads can hold the last reference to work objects (DDP's bucket all-reduces); left to
+    interpreter finalisation they abort the process ("terminate called without an active exception") after
+    everything was written. So: drop unreachable DDP wrappers first, wait for every rank when the run ended
+    cleanly (a rank that failed must not make the others hang), then destroy the group explicitly.
+    """
+    if not is_dist():
+        return
+    import gc
+
+    gc.collect()
+    if clean:
+        dist.barrier()
+    dist.destroy_process_group()
+
+
 def init_from_env() -> bool:
     """Initialise the process group when launched by torchrun (RANK/WORLD_SIZE set). Returns True if so."""
     if is_dist() or "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
