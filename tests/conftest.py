@@ -37,3 +37,29 @@ def tiny_model_dir(tmp_path_factory, tiny_tokenizer):
     model.save_pretrained(str(d))
     tiny_tokenizer.save_pretrained(str(d))
     return d
+
+
+def _qwen_like(kind: str, vocab: int):
+    from transformers import Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
+
+    torch.manual_seed(0)
+    common = dict(vocab_size=vocab, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                  tie_word_embeddings=True, eos_token_id=0, pad_token_id=0)
+    if kind == "qwen2":
+        return Qwen2ForCausalLM(Qwen2Config(**common)).eval()
+    return Qwen3ForCausalLM(Qwen3Config(head_dim=16, **common)).eval()
+
+
+def family_models(tok):
+    """One small random model of each Llama-family variant the fast paths serve: MHA, GQA, biases, q/k norms."""
+    vocab = ((len(tok) + 63) // 64) * 64
+    llama_gqa = make_model(tok)
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(3)
+    gqa = LlamaForCausalLM(LlamaConfig(vocab_size=vocab, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                                       num_attention_heads=4, num_key_value_heads=1, eos_token_id=0,
+                                       pad_token_id=0)).eval()
+    return {"llama": llama_gqa, "llama_gqa": gqa, "qwen2": _qwen_like("qwen2", vocab),
+            "qwen3": _qwen_like("qwen3", vocab)}

@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from r1lab.rollout import NativeEngine, SamplingParams
-from r1lab.rollout.engine import _llama_like, sample_next
+from r1lab.models.llama import llama_like
+from r1lab.rollout.engine import sample_next
 from r1lab.runtime import autocast_ctx
 from r1lab.train.batch import build_batch, response_logprobs
 
-from conftest import make_model
+from conftest import family_models, make_model
 
 PROMPTS = ["Compute (47+38)*3", "Question: Compute 5+7\nAnswer:", "hi", "User: what is 12*12? Assistant:"]
 
@@ -56,36 +57,11 @@ def test_sampler_never_picks_a_zero_probability_token():
     assert set(tok.unique().tolist()) <= {7, 42}
 
 
-def _qwen_like(kind: str, vocab: int):
-    from transformers import Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
-
-    torch.manual_seed(0)
-    common = dict(vocab_size=vocab, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
-                  num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                  tie_word_embeddings=True, eos_token_id=0, pad_token_id=0)
-    if kind == "qwen2":
-        return Qwen2ForCausalLM(Qwen2Config(**common)).eval()
-    return Qwen3ForCausalLM(Qwen3Config(head_dim=16, **common)).eval()
-
-
-def _models(tok):
-    vocab = ((len(tok) + 63) // 64) * 64
-    llama_gqa = make_model(tok)
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(3)
-    gqa = LlamaForCausalLM(LlamaConfig(vocab_size=vocab, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
-                                       num_attention_heads=4, num_key_value_heads=1, eos_token_id=0,
-                                       pad_token_id=0)).eval()
-    return {"llama": llama_gqa, "llama_gqa": gqa, "qwen2": _qwen_like("qwen2", vocab),
-            "qwen3": _qwen_like("qwen3", vocab)}
-
-
 @pytest.mark.parametrize("name", ["llama", "llama_gqa", "qwen2", "qwen3"])
 def test_fast_decoder_logprobs_match_a_teacher_forced_forward(tiny_tokenizer, name):
-    model = _models(tiny_tokenizer)[name]
+    model = family_models(tiny_tokenizer)[name]
     eng = NativeEngine(model, tiny_tokenizer, max_batch=6)  # 2 prompts per chunk: chunking and compaction
-    assert eng.fast and _llama_like(model)
+    assert eng.fast and llama_like(model)
     rolls = eng.generate(PROMPTS, 3, SamplingParams(temperature=0.9, max_new_tokens=20, seed=4))
     assert [r.prompt_index for r in rolls] == [i for i in range(len(PROMPTS)) for _ in range(3)]
     batch = build_batch([r.prompt_ids for r in rolls], [r.token_ids for r in rolls], eng.pad_id)

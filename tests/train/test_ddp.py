@@ -128,9 +128,16 @@ def test_torchrun_cli_grpo_two_ranks_exits_cleanly(tmp_path, tiny_model_dir):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "r1lab", "grpo",
            "--model", str(tiny_model_dir), "--out", str(out), "steps=2", "prompts_per_step=2", "group_size=2",
            "max_new_tokens=8", "preflight=false", "eval_every=0", "micro_batch_size=2"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "terminate called" not in proc.stderr
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    try:
+        _, stderr = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)  # the launcher and both ranks
+        proc.communicate()
+        raise
+    assert proc.returncode == 0, stderr[-3000:]
+    assert "terminate called" not in stderr
     assert (out / "model" / "config.json").is_file()
     metrics = [line for line in (out / "metrics.jsonl").read_text().splitlines() if '"step"' in line]
     assert len(metrics) >= 2

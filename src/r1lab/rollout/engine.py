@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import torch
 
 from r1lab.models.forward import lm_forward, positions_from_mask
+from r1lab.models.llama import TABLE_ROPE, fused_gate_up, fused_qkv, llama_like, sign_folded
 
 # Top-p: rejection rounds before the exact (sorting) fallback; each round accepts with prob >= top_p.
 _NUCLEUS_ROUNDS = 2
@@ -142,29 +143,6 @@ class _HFDecoder:
         self.mask = self.mask[keep_R]
 
 
-_FAST_CLASSES = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM"}
-_TABLE_ROPE = {"default", "linear", "llama3", "yarn"}  # rope types whose cos/sin depend on the position only
-
-
-def _llama_like(model) -> bool:
-    """True for the Llama-family models ``_LlamaDecoder`` computes exactly (full attention on every layer)."""
-    if type(model).__name__ not in _FAST_CLASSES:
-        return False
-    cfg = model.config
-    layer_types = getattr(cfg, "layer_types", None) or []
-    if any(t != "full_attention" for t in layer_types):
-        return False
-    if type(model).__name__ == "MistralForCausalLM" and getattr(cfg, "sliding_window", None) is not None:
-        return False
-    inner = getattr(model, "model", None)
-    return all(hasattr(inner, a) for a in ("embed_tokens", "layers", "norm", "rotary_emb"))
-
-
-def _rotate_half(x):
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-
-
 class _LlamaDecoder:
     """A Llama-family model's own modules on a preallocated KV cache, with the prompt cache shared by a group.
 
@@ -188,32 +166,53 @@ class _LlamaDecoder:
         self.scaling = self.layers[0].self_attn.scaling
         self.qk_norm = hasattr(self.layers[0].self_attn, "q_norm")
         rope = getattr(cfg, "rope_parameters", None) or getattr(cfg, "rope_scaling", None) or {}
-        self.rope_table = (rope.get("rope_type", rope.get("type", "default")) or "default") in _TABLE_ROPE
+        self.rope_table = (rope.get("rope_type", rope.get("type", "default")) or "default") in TABLE_ROPE
+
+    def _fuse_weights(self) -> None:
+        """Per layer: q, k, v projections as one matrix, and gate/up as one (fewer, wider matmuls; a decode
+        step's cost on CPU is mostly per-operation overhead). Built per generation, so they follow training.
+        Under CPU autocast they are cast once here (autocast caches casts of parameters only)."""
+        dtype = None
+        if torch.is_autocast_enabled("cpu") and self.inner.embed_tokens.weight.device.type == "cpu":
+            dtype = torch.get_autocast_dtype("cpu") if hasattr(torch, "get_autocast_dtype") else torch.bfloat16
+        cast = (lambda t: t if t is None or dtype is None else t.to(dtype))  # noqa: E731
+        self.fused = []
+        for layer in self.layers:
+            wqkv, bqkv = fused_qkv(layer.self_attn)
+            gu = fused_gate_up(layer.mlp)
+            self.fused.append((cast(wqkv), cast(bqkv), cast(gu)))
 
     def _rope(self, x, pos_BT):
+        """cos and sign-folded sin, (B, T, 1, D): ``rotate_half(x) * sin == roll(x, D/2) * sin_signed``."""
         if self.rope_table:
-            return self.cos[pos_BT], self.sin[pos_BT]
-        return self.inner.rotary_emb(x, pos_BT)
+            return self.cos[pos_BT].unsqueeze(2), self.sin_signed[pos_BT].unsqueeze(2)
+        cos, sin = self.inner.rotary_emb(x, pos_BT)
+        return cos.unsqueeze(2), sign_folded(sin).unsqueeze(2)
 
-    def _qkv(self, layer, x_BTd, cos_B1TD, sin_B1TD):
+    def _qkv(self, i, layer, x_BTd, cos_BT1D, sin_BT1D):
         """Queries (B, H, T, D) and keys, values (B, kv_heads, T, D) of one layer, rotary applied."""
         B, T, _ = x_BTd.shape
         attn = layer.self_attn
-        h = layer.input_layernorm(x_BTd)
-        q = attn.q_proj(h).view(B, T, self.heads, self.head_dim)
-        k = attn.k_proj(h).view(B, T, self.kv_heads, self.head_dim)
-        v = attn.v_proj(h).view(B, T, self.kv_heads, self.head_dim)
+        H, Hk, D = self.heads, self.kv_heads, self.head_dim
+        wqkv, bqkv, _ = self.fused[i]
+        qkv = torch.nn.functional.linear(layer.input_layernorm(x_BTd), wqkv, bqkv).view(B, T, H + 2 * Hk, D)
         if self.qk_norm:
-            q, k = attn.q_norm(q), attn.k_norm(k)
-        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-        q = q * cos_B1TD + _rotate_half(q) * sin_B1TD
-        k = k * cos_B1TD + _rotate_half(k) * sin_B1TD
+            qk = torch.cat([attn.q_norm(qkv[:, :, :H]), attn.k_norm(qkv[:, :, H: H + Hk])], dim=2)
+        else:
+            qk = qkv[:, :, : H + Hk]
+        qk = qk * cos_BT1D + torch.roll(qk, D // 2, dims=-1) * sin_BT1D  # rotary on q and k at once
+        q, k, v = qk[:, :, :H].transpose(1, 2), qk[:, :, H:].transpose(1, 2), qkv[:, :, H + Hk:].transpose(1, 2)
         dtype = self.kv_dtype or k.dtype
         return q, k.to(dtype), v.to(dtype)
 
-    def _finish_layer(self, layer, x_BTd, attn_BTE):
+    def _finish_layer(self, i, layer, x_BTd, attn_BTE):
         x_BTd = x_BTd + layer.self_attn.o_proj(attn_BTE)
-        return x_BTd + layer.mlp(layer.post_attention_layernorm(x_BTd))
+        h = layer.post_attention_layernorm(x_BTd)
+        gu = self.fused[i][2]
+        if gu is None:
+            return x_BTd + layer.mlp(h)
+        gate, up = torch.nn.functional.linear(h, gu).chunk(2, dim=-1)
+        return x_BTd + layer.mlp.down_proj(layer.mlp.act_fn(gate) * up)
 
     def _on_grid(self, rows_BKRX, fn):
         """``fn`` over the rows laid out per prompt, (P, kv_heads, G*rep, X), then back to live rows."""
@@ -237,12 +236,12 @@ class _LlamaDecoder:
                 self.no_autocast = functools.partial(torch.autocast, dev.type, enabled=False)
             elif hasattr(torch, "get_autocast_dtype"):  # torch >= 2.5
                 self.kv_dtype = torch.get_autocast_dtype(dev.type)
+        self._fuse_weights()
         x = self.inner.embed_tokens(ids_PW)
         if self.rope_table:
             cos, sin = self.inner.rotary_emb(x, torch.arange(W + max_new, device=dev).unsqueeze(0))
-            self.cos, self.sin = cos[0], sin[0]
+            self.cos, self.sin_signed = cos[0], sign_folded(sin[0])
         cos, sin = self._rope(x, positions_from_mask(mask_PW))
-        cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
         valid = mask_PW.bool()
         causal = torch.ones(W, W, dtype=torch.bool, device=dev).tril_()
         # pad queries see themselves so no softmax row is empty; real queries never see pad keys
@@ -251,12 +250,12 @@ class _LlamaDecoder:
         self.prompt_kv = []
         Hk, rep, D = self.kv_heads, self.rep, self.head_dim
         for i, layer in enumerate(self.layers):
-            q, k, v = self._qkv(layer, x, cos, sin)
+            q, k, v = self._qkv(i, layer, x, cos, sin)
             self.prompt_kv.append((k.contiguous(), v.contiguous()))
             scores = torch.matmul(q.reshape(P, Hk, rep * W, D), k.transpose(-1, -2)).mul_(self.scaling)
             probs = torch.softmax(scores.view(P, Hk, rep, W, W) + bias, dim=-1, dtype=torch.float32)
             out = torch.matmul(probs.to(v.dtype).view(P, Hk, rep * W, W), v)
-            x = self._finish_layer(layer, x, out.view(P, self.heads, W, D).transpose(1, 2).reshape(P, W, -1))
+            x = self._finish_layer(i, layer, x, out.view(P, self.heads, W, D).transpose(1, 2).reshape(P, W, -1))
         logits = self.model.lm_head(self.inner.norm(x[:, -1]))
         self.prompt_bias = torch.zeros((P, W), device=dev).masked_fill_(~valid, float("-inf"))
         self.slot = torch.arange(P * n, device=dev)  # grid slot (prompt * n + sample) of each live row
@@ -278,16 +277,15 @@ class _LlamaDecoder:
         B, t, Hk, rep = len(tok_R), self.t, self.kv_heads, self.rep
         x = self.inner.embed_tokens(tok_R.unsqueeze(1))
         cos, sin = self._rope(x, pos_R.unsqueeze(1))
-        cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)
         W = self.prompt_bias.shape[1]
         for i, layer in enumerate(self.layers):
-            q, k, v = self._qkv(layer, x, cos, sin)
+            q, k, v = self._qkv(i, layer, x, cos, sin)
             self.kv[i, 0, :B, :, t] = k[:, :, 0]
             self.kv[i, 1, :B, :, t] = v[:, :, 0]
             keys, vals = self.kv[i, 0, :B, :, : t + 1], self.kv[i, 1, :B, :, : t + 1]
             with self.no_autocast():
                 out = self._decode_attention(i, q.view(B, Hk, rep, self.head_dim), keys, vals, W)
-            x = self._finish_layer(layer, x, out.view(B, 1, -1))
+            x = self._finish_layer(i, layer, x, out.view(B, 1, -1))
         self.t += 1
         return self.model.lm_head(self.inner.norm(x[:, -1]))
 
@@ -325,7 +323,7 @@ class NativeEngine:
         self.autocast = autocast
         self.eos_ids = _eos_ids(tokenizer, model)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else sorted(self.eos_ids)[0]
-        self.fast = _llama_like(model)
+        self.fast = llama_like(model)
         self._tables: dict = {}
         self._buffer: dict = {}  # KV cache storage reused across calls
 

@@ -14,6 +14,7 @@ import torch
 
 from r1lab.core import entropy_from_logits, token_logprobs
 from r1lab.models.forward import lm_forward, positions_from_mask
+from r1lab.models.llama import GRID_MAX_SCORE_ELEMENTS, grouped_forward, grouped_layout, grouped_ok
 
 
 @dataclass
@@ -61,9 +62,14 @@ MAX_PACKED_LEN = 4096  # the block mask is (L x L) per packed row: beyond this, 
 def response_logprobs(model, batch: Batch, temperature: float = 1.0, with_entropy: bool = False, autocast=None):
     """Per-token log-probabilities (B, R) of the response tokens (and their entropies if asked).
 
-    Uses the packed layout (``packed_response_logprobs``) when the model allows it and rows are short
-    enough, else the padded one. Values outside the response tokens are unspecified: callers mask them.
+    Layouts, fastest first: grouped (Llama-family models: projections on the real tokens only, attention
+    on a prompt/response grid, ``r1lab.models.llama``), packed (any model exposing its decoder and LM head,
+    rows short enough), padded (the model's own forward: DDP wrappers and other models). Values outside the response tokens are unspecified: callers mask them.
     """
+    if supports_packing(model) and grouped_ok(model):
+        lay = grouped_layout(batch.input_ids, batch.attention, batch.response)
+        if lay is not None and lay.score_elements * model.config.num_attention_heads * model.config.num_hidden_layers <= GRID_MAX_SCORE_ELEMENTS:
+            return grouped_response_logprobs(model, batch, lay, temperature, with_entropy, autocast)
     if supports_packing(model) and batch.input_ids.shape[1] * 2 <= MAX_PACKED_LEN:
         return packed_response_logprobs(model, batch, 0, temperature, with_entropy, autocast)
     R = batch.response.shape[1]
@@ -163,12 +169,23 @@ def packed_response_logprobs(model, batch: Batch, pad_id: int, temperature: floa
     with (autocast() if autocast is not None else contextlib.nullcontext()):
         hidden = model.get_decoder()(input_ids=pk.ids, attention_mask=pk.mask, position_ids=pk.positions).last_hidden_state
         logits = model.get_output_embeddings()(hidden[pk.row, pk.pred])
-    lp_flat = token_logprobs(logits.unsqueeze(0), pk.target.unsqueeze(0), temperature).squeeze(0)
-    B, R = batch.response.shape
-    lp = torch.zeros((B, R), dtype=lp_flat.dtype, device=lp_flat.device).index_put((pk.out_b, pk.out_t), lp_flat)
+    return _scatter_response(logits, pk.target, pk.out_b, pk.out_t, batch.response.shape, temperature, with_entropy)
+
+
+def grouped_response_logprobs(model, batch: Batch, lay, temperature: float = 1.0, with_entropy: bool = False,
+                              autocast=None):
+    """Same output as ``response_logprobs`` (zeros outside the responses), on the grouped layout ``lay``."""
+    with (autocast() if autocast is not None else contextlib.nullcontext()):
+        logits = model.get_output_embeddings()(grouped_forward(model, lay))
+    return _scatter_response(logits, lay.target, lay.out_b, lay.out_t, batch.response.shape, temperature, with_entropy)
+
+
+def _scatter_response(logits, target, out_b, out_t, shape, temperature, with_entropy):
+    lp_flat = token_logprobs(logits.unsqueeze(0), target.unsqueeze(0), temperature).squeeze(0)
+    lp = torch.zeros(shape, dtype=lp_flat.dtype, device=lp_flat.device).index_put((out_b, out_t), lp_flat)
     ent = None
     if with_entropy:
         with torch.no_grad():
             e = entropy_from_logits(logits.detach().float() / temperature)
-            ent = torch.zeros((B, R), dtype=e.dtype, device=e.device).index_put((pk.out_b, pk.out_t), e)
+            ent = torch.zeros(shape, dtype=e.dtype, device=e.device).index_put((out_b, out_t), e)
     return lp, ent
