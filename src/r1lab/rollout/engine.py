@@ -31,10 +31,12 @@ from dataclasses import dataclass, field
 import torch
 
 from r1lab.models.forward import lm_forward, positions_from_mask
-from r1lab.models.llama import TABLE_ROPE, fused_gate_up, fused_qkv, llama_like, sign_folded
+from r1lab.models.llama import TABLE_ROPE, fused_gate_up, fused_qkv, llama_like, rms_norm, sign_folded
 
 # Top-p: rejection rounds before the exact (sorting) fallback; each round accepts with prob >= top_p.
 _NUCLEUS_ROUNDS = 2
+# Decode caches up to this size copy each prompt's keys/values into its rows (see _LlamaDecoder.prefill).
+ROW_CACHE_BYTES = 64 * 2**20
 _REASONS = ("length", "eos", "stop")
 
 
@@ -195,7 +197,7 @@ class _LlamaDecoder:
         attn = layer.self_attn
         H, Hk, D = self.heads, self.kv_heads, self.head_dim
         wqkv, bqkv, _ = self.fused[i]
-        qkv = torch.nn.functional.linear(layer.input_layernorm(x_BTd), wqkv, bqkv).view(B, T, H + 2 * Hk, D)
+        qkv = torch.nn.functional.linear(rms_norm(layer.input_layernorm, x_BTd), wqkv, bqkv).view(B, T, H + 2 * Hk, D)
         if self.qk_norm:
             qk = torch.cat([attn.q_norm(qkv[:, :, :H]), attn.k_norm(qkv[:, :, H: H + Hk])], dim=2)
         else:
@@ -207,7 +209,7 @@ class _LlamaDecoder:
 
     def _finish_layer(self, i, layer, x_BTd, attn_BTE):
         x_BTd = x_BTd + layer.self_attn.o_proj(attn_BTE)
-        h = layer.post_attention_layernorm(x_BTd)
+        h = rms_norm(layer.post_attention_layernorm, x_BTd)
         gu = self.fused[i][2]
         if gu is None:
             return x_BTd + layer.mlp(h)
@@ -256,12 +258,24 @@ class _LlamaDecoder:
             probs = torch.softmax(scores.view(P, Hk, rep, W, W) + bias, dim=-1, dtype=torch.float32)
             out = torch.matmul(probs.to(v.dtype).view(P, Hk, rep * W, W), v)
             x = self._finish_layer(i, layer, x, out.view(P, self.heads, W, D).transpose(1, 2).reshape(P, W, -1))
-        logits = self.model.lm_head(self.inner.norm(x[:, -1]))
+        logits = self.model.lm_head(rms_norm(self.inner.norm, x[:, -1]))
         self.prompt_bias = torch.zeros((P, W), device=dev).masked_fill_(~valid, float("-inf"))
         self.slot = torch.arange(P * n, device=dev)  # grid slot (prompt * n + sample) of each live row
         self.row_bias = self.prompt_bias.repeat_interleave(n, dim=0)[:, None, None, :]
-        shape = (len(self.layers), 2, P * n, Hk, max_new, D)
-        self.kv = self._buffer_view(shape, self.prompt_kv[0][0].dtype, dev)
+        dtype = self.prompt_kv[0][0].dtype
+        # Small caches: each row holds a copy of its prompt's keys/values before its own, and decode
+        # attention is one fused SDPA call per layer (measured 18 us vs 111 us for the grid's dozen ops at
+        # 12 rows on the tiny default model). Large caches keep the prompt shared on the grid (memory).
+        rows, L = P * n, W + max_new
+        self.own_prompt = rows * L * Hk * D * 2 * len(self.layers) * dtype.itemsize <= ROW_CACHE_BYTES
+        self.offset = W if self.own_prompt else 0
+        shape = (len(self.layers), 2, rows, Hk, L if self.own_prompt else max_new, D)
+        self.kv = self._buffer_view(shape, dtype, dev)
+        if self.own_prompt:
+            for i, (k, v) in enumerate(self.prompt_kv):
+                self.kv[i, 0, :, :, :W] = k.repeat_interleave(n, dim=0)
+                self.kv[i, 1, :, :, :W] = v.repeat_interleave(n, dim=0)
+            self.row_bias = torch.cat([self.row_bias, self.row_bias.new_zeros(rows, 1, 1, max_new)], dim=-1)
         return logits.repeat_interleave(n, dim=0)
 
     def _buffer_view(self, shape, dtype, device) -> torch.Tensor:
@@ -278,16 +292,22 @@ class _LlamaDecoder:
         x = self.inner.embed_tokens(tok_R.unsqueeze(1))
         cos, sin = self._rope(x, pos_R.unsqueeze(1))
         W = self.prompt_bias.shape[1]
+        end = self.offset + t + 1
         for i, layer in enumerate(self.layers):
             q, k, v = self._qkv(i, layer, x, cos, sin)
-            self.kv[i, 0, :B, :, t] = k[:, :, 0]
-            self.kv[i, 1, :B, :, t] = v[:, :, 0]
-            keys, vals = self.kv[i, 0, :B, :, : t + 1], self.kv[i, 1, :B, :, : t + 1]
+            self.kv[i, 0, :B, :, end - 1] = k[:, :, 0]
+            self.kv[i, 1, :B, :, end - 1] = v[:, :, 0]
+            keys, vals = self.kv[i, 0, :B, :, :end], self.kv[i, 1, :B, :, :end]
             with self.no_autocast():
-                out = self._decode_attention(i, q.view(B, Hk, rep, self.head_dim), keys, vals, W)
-            x = self._finish_layer(i, layer, x, out.view(B, 1, -1))
+                if self.own_prompt:
+                    out = torch.nn.functional.scaled_dot_product_attention(
+                        q, keys, vals, attn_mask=self.row_bias[:, :, :, :end], scale=self.scaling,
+                        enable_gqa=rep > 1)
+                else:
+                    out = self._decode_attention(i, q.view(B, Hk, rep, self.head_dim), keys, vals, W)
+            x = self._finish_layer(i, layer, x, out.reshape(B, 1, -1))
         self.t += 1
-        return self.model.lm_head(self.inner.norm(x[:, -1]))
+        return self.model.lm_head(rms_norm(self.inner.norm, x[:, -1]))
 
     def _decode_attention(self, i, q_BKRD, keys, vals, W):
         """One query per row over its prompt (shared, on the grid) and its own generated tokens."""
@@ -305,7 +325,7 @@ class _LlamaDecoder:
         n = len(order_R)
         moved = (order_R != torch.arange(n, device=order_R.device)).nonzero().squeeze(-1)
         if len(moved):
-            used = self.kv[:, :, :, :, : self.t]
+            used = self.kv[:, :, :, :, : self.offset + self.t]
             used.index_copy_(2, moved, used.index_select(2, order_R[moved]))
         self.kv = self.kv[:, :, :n]
         self.slot, self.row_bias = self.slot[order_R], self.row_bias[order_R]
