@@ -57,8 +57,13 @@ def test_sampler_never_picks_a_zero_probability_token():
     assert set(tok.unique().tolist()) <= {7, 42}
 
 
+@pytest.mark.parametrize("shared_prompt", [False, True], ids=["row_cache", "shared_prompt_grid"])
 @pytest.mark.parametrize("name", ["llama", "llama_gqa", "qwen2", "qwen3"])
-def test_fast_decoder_logprobs_match_a_teacher_forced_forward(tiny_tokenizer, name):
+def test_fast_decoder_logprobs_match_a_teacher_forced_forward(tiny_tokenizer, name, shared_prompt, monkeypatch):
+    import r1lab.rollout.engine as E
+
+    if shared_prompt:  # the layout large caches use: prompt keys shared by the group on a grid
+        monkeypatch.setattr(E, "ROW_CACHE_BYTES", 0)
     model = family_models(tiny_tokenizer)[name]
     eng = NativeEngine(model, tiny_tokenizer, max_batch=6)  # 2 prompts per chunk: chunking and compaction
     assert eng.fast and llama_like(model)
