@@ -203,7 +203,10 @@ class _LlamaDecoder:
         else:
             qk = qkv[:, :, : H + Hk]
         qk = qk * cos_BT1D + torch.roll(qk, D // 2, dims=-1) * sin_BT1D  # rotary on q and k at once
-        q, k, v = qk[:, :, :H].transpose(1, 2), qk[:, :, H:].transpose(1, 2), qkv[:, :, H + Hk:].transpose(1, 2)
+        # q contiguous: a batch-strided q (a slice of the stacked heads) measured 60% slower in the
+        # attention matmuls
+        q = qk[:, :, :H].transpose(1, 2).contiguous()
+        k, v = qk[:, :, H:].transpose(1, 2), qkv[:, :, H + Hk:].transpose(1, 2)
         dtype = self.kv_dtype or k.dtype
         return q, k.to(dtype), v.to(dtype)
 
