@@ -33,13 +33,14 @@ GRID_MAX_SCORE_ELEMENTS = 96 * 2**20
 
 def llama_like(model) -> bool:
     """True for the Llama-family models computed exactly here (full attention on every layer)."""
-    if type(model).__name__ not in FAST_CLASSES:
+    name = type(model).__name__.removeprefix("FSDP")  # fully_shard renames the class it shards
+    if name not in FAST_CLASSES:
         return False
     cfg = model.config
     layer_types = getattr(cfg, "layer_types", None) or []
     if any(t != "full_attention" for t in layer_types):
         return False
-    if type(model).__name__ == "MistralForCausalLM" and getattr(cfg, "sliding_window", None) is not None:
+    if name == "MistralForCausalLM" and getattr(cfg, "sliding_window", None) is not None:
         return False
     inner = getattr(model, "model", None)
     return all(hasattr(inner, a) for a in ("embed_tokens", "layers", "norm", "rotary_emb"))

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import torch
 
 from r1lab.models.forward import lm_forward, positions_from_mask
+from r1lab.runtime.fsdp import full_weights
 from r1lab.models.llama import TABLE_ROPE, fused_gate_up, fused_qkv, llama_like, rms_norm, sign_folded
 
 # Top-p: rejection rounds before the exact (sorting) fallback; each round accepts with prob >= top_p.
@@ -368,8 +369,9 @@ class NativeEngine:
         per_chunk = max(1, self.max_batch // max(n, 1))
         out: list[Rollout] = []
         try:
-            # one autocast region for the whole generation, so weight casts are cached across steps
-            with self.autocast() if self.autocast is not None else contextlib.nullcontext():
+            # one autocast region for the whole generation, so weight casts are cached across steps;
+            # an FSDP-sharded model is whole (all-gathered) while it generates
+            with (self.autocast() if self.autocast is not None else contextlib.nullcontext()), full_weights(self.model):
                 for start in range(0, len(prompt_ids), per_chunk):
                     chunk = prompt_ids[start : start + per_chunk]
                     out.extend(self._generate_chunk(chunk, start, n, sampling, generator))

@@ -38,17 +38,25 @@ class Checkpointer:
         ckpts = self.all()
         return ckpts[-1] if ckpts else None
 
-    def save(self, step: int, model: torch.nn.Module, optimizer=None, ref_model=None, extra: dict | None = None) -> Path:
-        """Write the state after ``step`` completed steps; returns the checkpoint directory."""
+    def save(self, step: int, model: torch.nn.Module, optimizer=None, ref_model=None, extra: dict | None = None) -> Path | None:
+        """Write the state after ``step`` completed steps; returns the checkpoint directory.
+
+        Under torchrun every rank calls it (FSDP gathers the full states collectively) and rank 0 writes;
+        the others return None."""
+        from r1lab.runtime.dist import is_main
+        from r1lab.runtime.fsdp import model_state, optimizer_state
+
+        state: dict[str, Any] = {"step": step, "model": model_state(model), "rng": get_rng_state(), "extra": extra or {}}
+        if optimizer is not None:
+            state["optimizer"] = optimizer_state(model, optimizer)
+        if ref_model is not None:
+            state["ref_model"] = model_state(ref_model)
+        if not is_main():
+            return None
         self.dir.mkdir(parents=True, exist_ok=True)
         for stale in self.dir.glob(".tmp-*"):
             shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.dir))
-        state: dict[str, Any] = {"step": step, "model": model.state_dict(), "rng": get_rng_state(), "extra": extra or {}}
-        if optimizer is not None:
-            state["optimizer"] = optimizer.state_dict()
-        if ref_model is not None:
-            state["ref_model"] = ref_model.state_dict()
         torch.save(state, tmp / "state.pt")
         (tmp / "meta.json").write_text(json.dumps({"step": step, "extra": _jsonable(extra or {})}, indent=1))
         _fsync_dir(tmp)
@@ -63,12 +71,14 @@ class Checkpointer:
 
     def load(self, path: Path, model: torch.nn.Module, optimizer=None, ref_model=None, restore_rng: bool = True) -> dict:
         """Restore states in place; returns {"step", "extra"}."""
+        from r1lab.runtime.fsdp import load_model_state, load_optimizer_state
+
         state = torch.load(path / "state.pt", map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
+        load_model_state(model, state["model"])
         if optimizer is not None and "optimizer" in state:
-            optimizer.load_state_dict(state["optimizer"])
+            load_optimizer_state(model, optimizer, state["optimizer"])
         if ref_model is not None and "ref_model" in state:
-            ref_model.load_state_dict(state["ref_model"])
+            load_model_state(ref_model, state["ref_model"])
         if restore_rng:
             set_rng_state(state["rng"])
         return {"step": state["step"], "extra": state.get("extra", {})}

@@ -45,6 +45,15 @@ def all_reduce_mean(values: dict[str, float]) -> dict[str, float]:
     return {k: float(v) for k, v in zip(keys, t.tolist())}
 
 
+def any_rank(flag: bool) -> bool:
+    """True on every rank if ``flag`` is True on any (so that all ranks take the same branch)."""
+    if not is_dist():
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0])
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t[0] > 0)
+
+
 def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     """Sum a CPU tensor over ranks (a copy; identity on one process)."""
     if not is_dist():

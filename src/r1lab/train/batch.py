@@ -155,10 +155,13 @@ def pack_by_prompt(batch: Batch, pad_id: int, cap_factor: float = 2.0) -> Packed
 
 def supports_packing(model) -> bool:
     """Packing calls the decoder and the LM head directly, which a DDP wrapper would not see (its gradient
-    hooks are prepared in its own forward): wrapped or unusual models take the padded path."""
+    hooks are prepared in its own forward) and FSDP would not gather: wrapped, sharded or unusual models
+    take the padded path."""
     from torch.nn.parallel import DistributedDataParallel
 
-    return (not isinstance(model, DistributedDataParallel) and hasattr(model, "get_decoder")
+    from r1lab.runtime.fsdp import is_fsdp
+
+    return (not isinstance(model, DistributedDataParallel) and not is_fsdp(model) and hasattr(model, "get_decoder")
             and hasattr(model, "get_output_embeddings") and model.get_output_embeddings() is not None)
 
 

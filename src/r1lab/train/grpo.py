@@ -27,6 +27,7 @@ from r1lab.rewards.format import is_r1_format, reasoning_of
 from r1lab.rewards.registry import target_language
 from r1lab.rollout import NativeEngine, SamplingParams
 from r1lab.runtime import all_reduce_mean, all_reduce_sum, rank, world_size
+from r1lab.runtime.fsdp import PARALLEL_MODES, local_norm, shard
 from r1lab.tasks.templates import render_prompt
 from r1lab.train.batch import build_batch, response_logprobs
 from r1lab.train.schedule import lr_at, make_optimizer, set_lr
@@ -83,11 +84,13 @@ class GRPOConfig:
     log_every: int = 1
     checkpoint_every: int = 10       # steps between checkpoints (also written on SIGINT/SIGTERM)
     keep_checkpoints: int = 2
+    parallel: str = "ddp"            # under torchrun: ddp (a replica a rank) or fsdp (sharded, runtime/fsdp.py)
     preflight: bool = True           # sample a small batch first; stop if every reward is equal (no signal)
     preflight_prompts: int = 8
     max_bad_steps: int = 3           # consecutive steps whose updates were all non-finite before stopping
 
     def validate(self) -> None:
+        require(self.parallel in PARALLEL_MODES, "parallel", f"must be one of {', '.join(PARALLEL_MODES)}")
         require(self.group_size >= 2, "group_size", f"must be at least 2 (group-relative advantages need a group), got {self.group_size}")
         require(self.prompts_per_step >= 1, "prompts_per_step", "must be at least 1")
         require(self.prompts_per_step % world_size() == 0, "prompts_per_step",
@@ -211,7 +214,7 @@ def grpo_update(policy, optimizer, batch, adv_B, kept_B, old_lp, ref_lp, cfg: GR
                 met["entropy"] = float((ent * mb.mask).sum() / max(tok, 1.0))
                 for k, v in met.items():
                     acc[k] = acc.get(k, 0.0) + w * v
-            gnorm = torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip)
+            gnorm = local_norm(torch.nn.utils.clip_grad_norm_(policy.parameters(), cfg.grad_clip))
             if not torch.isfinite(gnorm):
                 optimizer.zero_grad(set_to_none=True)  # a non-finite gradient never reaches the weights
                 skipped += 1
@@ -307,6 +310,10 @@ def setup_grpo(policy, tokenizer, task, cfg: GRPOConfig, device, autocast_factor
         ref_model = copy.deepcopy(policy).eval()
         for p in ref_model.parameters():
             p.requires_grad_(False)
+    if cfg.parallel == "fsdp" and world_size() > 1:  # before the optimizer: it holds the sharded parameters
+        shard(policy)
+        if ref_model is not None:
+            shard(ref_model)
     optimizer = make_optimizer(policy, cfg.lr, cfg.weight_decay)
     engine = NativeEngine(policy, tokenizer, device=device, max_batch=cfg.max_batch, autocast=autocast_factory)
     rewards = build_rewards(cfg.rewards, task, cfg.reward_options)

@@ -10,8 +10,9 @@ from pathlib import Path
 from r1lab.eval.evaluate import EvalSettings, evaluate
 from r1lab.models import load_model_and_tokenizer
 from r1lab.rewards import RewardFailures
-from r1lab.runtime import MetricLogger, autocast_ctx, is_main, pick_device, print0, seed_everything, wrap_ddp
+from r1lab.runtime import MetricLogger, any_rank, autocast_ctx, pick_device, print0, seed_everything
 from r1lab.runtime.checkpoint import Checkpointer, Interrupted, StopFlag, resume_latest
+from r1lab.runtime.fsdp import save_pretrained, wrap
 from r1lab.runtime.memory import peak_rss_mb
 from r1lab.tasks import get_task
 from r1lab.tasks.templates import render_prompt
@@ -42,7 +43,8 @@ def run_grpo(cfg: GRPOConfig, model_dir: str | Path, out_dir: str | Path, progre
     task = get_task(cfg.task, **cfg.task_options)
     autocast = None if cfg.precision == "fp32" else functools.partial(autocast_ctx, device, cfg.precision)
     ref_model, optimizer, engine, rewards = setup_grpo(policy, tokenizer, task, cfg, device, autocast)
-    train_model = wrap_ddp(policy)  # None on one process; gradients all-reduced under torchrun
+    # under torchrun: a DDP wrapper (gradients all-reduced) or, with parallel=fsdp, the sharded policy itself
+    train_model = wrap(policy, cfg.parallel)
     failures = RewardFailures()
     logger = MetricLogger(out_dir / "metrics.jsonl")
     ckpt = Checkpointer(out_dir / "checkpoints", keep=cfg.keep_checkpoints)
@@ -80,12 +82,11 @@ def run_grpo(cfg: GRPOConfig, model_dir: str | Path, out_dir: str | Path, progre
                 progress(step + 1, cfg.steps, reward=metrics["reward"], acc=metrics.get("accuracy", 0.0),
                          len=metrics["response_len_mean"])
             done = step + 1
-            if is_main() and (stop.requested or done % cfg.checkpoint_every == 0) and done < cfg.steps:
+            stopping = any_rank(stop.requested)  # every rank saves (FSDP gathers) and stops together
+            if (stopping or done % cfg.checkpoint_every == 0) and done < cfg.steps:
                 ckpt.save(done, policy, optimizer, ref_model,
                           extra={f"reward_{k}": dict(getattr(failures, k)) for k in ("errors", "timeouts", "invalid")})
-            if stop.requested and done < cfg.steps:
+            if stopping and done < cfg.steps:
                 raise Interrupted(f"stopped after step {done} of {cfg.steps}; checkpoint in {ckpt.dir}")
-    if is_main():
-        policy.save_pretrained(str(out_dir / "model"), safe_serialization=True)
-        tokenizer.save_pretrained(str(out_dir / "model"))
+    save_pretrained(policy, tokenizer, out_dir / "model")
     return {"steps": cfg.steps, "seconds": time.time() - t0, "last": last, "resumed_from": start}

@@ -12,8 +12,9 @@ import torch
 
 from r1lab.config import require
 from r1lab.errors import UserError
-from r1lab.runtime import (MetricLogger, all_reduce_sum, autocast_ctx, is_main, pick_device, print0, rank,
-                           seed_everything, world_size, wrap_ddp)
+from r1lab.runtime import (MetricLogger, all_reduce_sum, any_rank, autocast_ctx, pick_device, print0, rank,
+                           seed_everything, world_size)
+from r1lab.runtime.fsdp import PARALLEL_MODES, local_norm, save_pretrained, shard, wrap
 from r1lab.runtime.checkpoint import Checkpointer, Interrupted, StopFlag, resume_latest
 from r1lab.runtime.memory import peak_rss_mb
 from r1lab.train.batch import build_batch, response_logprobs
@@ -36,12 +37,14 @@ class SFTConfig:
     seed: int = 0
     checkpoint_every: int = 50
     optimizer: str = "adamw"         # adamw | sgd
+    parallel: str = "ddp"            # under torchrun: ddp or fsdp (runtime/fsdp.py)
 
     def validate(self) -> None:
         require(self.epochs >= 1, "epochs", "must be at least 1")
         require(self.batch_size >= 1, "batch_size", "must be at least 1")
         require(self.lr > 0, "lr", "must be positive")
         require(self.optimizer in ("adamw", "sgd"), "optimizer", "must be adamw or sgd")
+        require(self.parallel in PARALLEL_MODES, "parallel", f"must be one of {', '.join(PARALLEL_MODES)}")
 
 
 def encode_pairs(tokenizer, pairs: list[dict], max_len: int) -> tuple[list[tuple[list[int], list[int]]], int]:
@@ -76,6 +79,8 @@ def sft(cfg: SFTConfig, model, tokenizer, pairs: list[dict], out_dir: str | Path
     # under torchrun every rank needs rows in every step: the last incomplete batch is dropped there
     steps_per_epoch = (len(data) + cfg.batch_size - 1) // cfg.batch_size if world == 1 else len(data) // cfg.batch_size
     total = steps_per_epoch * cfg.epochs
+    if cfg.parallel == "fsdp" and world > 1:  # before the optimizer: it holds the sharded parameters
+        shard(model)
     opt = make_optimizer(model, cfg.lr, cfg.weight_decay, kind=cfg.optimizer)
     logger = MetricLogger(out_dir / "metrics.jsonl")
     ckpt = Checkpointer(out_dir / "checkpoints", keep=1)
@@ -83,7 +88,7 @@ def sft(cfg: SFTConfig, model, tokenizer, pairs: list[dict], out_dir: str | Path
     print0(f"sft: {len(data)} pairs ({dropped} longer than {cfg.max_len} dropped), {cfg.epochs} epochs, {total} steps")
     t0 = time.time()
     model.train()
-    train_model = wrap_ddp(model) or model
+    train_model = wrap(model, cfg.parallel) or model
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     loss_val = float("nan")
     with StopFlag() as stop:
@@ -103,7 +108,7 @@ def sft(cfg: SFTConfig, model, tokenizer, pairs: list[dict], out_dir: str | Path
             loss = nll_sum * world / max(tokens, 1.0)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            gnorm = local_norm(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
             if torch.isfinite(gnorm):
                 opt.step()
             loss_val = float(all_reduce_sum(nll_sum.detach().reshape(1))[0]) / max(tokens, 1.0)
@@ -112,12 +117,11 @@ def sft(cfg: SFTConfig, model, tokenizer, pairs: list[dict], out_dir: str | Path
             if progress is not None:
                 progress(step + 1, total, loss=loss_val)
             done = step + 1
-            if is_main() and done < total and (stop.requested or done % cfg.checkpoint_every == 0):
+            stopping = any_rank(stop.requested)  # every rank saves (FSDP gathers) and stops together
+            if done < total and (stopping or done % cfg.checkpoint_every == 0):
                 ckpt.save(done, model, opt)
-            if stop.requested and done < total:
+            if stopping and done < total:
                 raise Interrupted(f"stopped after step {done} of {total}; checkpoint in {ckpt.dir}")
-    if is_main():
-        model.save_pretrained(str(out_dir / "model"), safe_serialization=True)
-        tokenizer.save_pretrained(str(out_dir / "model"))
+    save_pretrained(model, tokenizer, out_dir / "model")
     return {"pairs": len(data), "dropped": dropped, "steps": total, "final_loss": loss_val,
             "seconds": time.time() - t0, "resumed_from": start}

@@ -1,0 +1,136 @@
+"""Data parallelism for training: DDP (a full replica a rank) or FSDP (``parallel: fsdp``: parameters,
+gradients and optimizer state sharded over the ranks, for models that do not fit one device).
+
+FSDP here is PyTorch's FSDP2 (``torch.distributed.fsdp.fully_shard``): every decoder layer is a unit,
+the root holds the embeddings, final norm and LM head. What r1lab adds around it:
+
+- generation: the sampler calls the model's submodules directly, so ``full_weights`` all-gathers every
+  unit's parameters for the duration of a ``generate`` call and reshards them after (as TRL and verl do
+  for their generation engines; peak memory during generation is one full copy of the weights);
+- training forward: FSDP models take the padded layout (the model's own forward, whose hooks gather each
+  layer just in time), like DDP-wrapped ones;
+- checkpoints: full (unsharded) state dicts, gathered by every rank and written by rank 0, so a
+  checkpoint resumes under any world size and loads as an ordinary model; every rank reads it back
+  (one node, or a filesystem the ranks share).
+
+Every function is a no-op passthrough for models that are not sharded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+PARALLEL_MODES = ("ddp", "fsdp")
+
+
+def is_fsdp(model) -> bool:
+    try:
+        from torch.distributed.fsdp import FSDPModule
+    except ImportError:  # pragma: no cover - torch without FSDP2
+        return False
+    return isinstance(model, FSDPModule)
+
+
+def _units(model) -> list:
+    from torch.distributed.fsdp import FSDPModule
+
+    return [m for m in model.modules() if isinstance(m, FSDPModule)]
+
+
+def shard(model):
+    """``fully_shard`` each decoder layer, then the whole model (in place; returns it). Needs an
+    initialised process group; the device mesh is the default one (CPU with gloo, CUDA with NCCL)."""
+    from torch.distributed.fsdp import fully_shard
+
+    inner = model.get_decoder() if hasattr(model, "get_decoder") else None
+    layers = getattr(inner, "layers", None)
+    if layers is None:
+        raise ValueError(f"parallel=fsdp: cannot find the decoder layers of {type(model).__name__}")
+    for layer in layers:
+        fully_shard(layer)
+    fully_shard(model)
+    return model
+
+
+def wrap(model, mode: str):
+    """The module to train through: a DDP wrapper (``mode="ddp"``, under torchrun) or the model itself
+    (one process, or ``mode="fsdp"`` after ``shard``)."""
+    from r1lab.runtime.dist import wrap_ddp
+
+    if mode == "fsdp" or is_fsdp(model):
+        return model
+    return wrap_ddp(model)
+
+
+@contextlib.contextmanager
+def full_weights(model):
+    """Every parameter of ``model`` whole (all-gathered) inside the block; sharded again after."""
+    if not is_fsdp(model):
+        yield model
+        return
+    units = _units(model)
+    for u in units:
+        u.unshard()
+    try:
+        yield model
+    finally:
+        for u in units:
+            u.reshard()
+
+
+def model_state(model) -> dict:
+    """The model's state dict; under FSDP the full one, gathered (every rank must call; rank 0 gets the
+    tensors on CPU, the others an empty dict)."""
+    if not is_fsdp(model):
+        return model.state_dict()
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def optimizer_state(model, optimizer) -> dict:
+    if not is_fsdp(model):
+        return optimizer.state_dict()
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+    return get_optimizer_state_dict(model, optimizer,
+                                    options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+
+def load_model_state(model, state: dict) -> None:
+    if not is_fsdp(model):
+        model.load_state_dict(state)
+        return
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+    set_model_state_dict(model, state, options=StateDictOptions(full_state_dict=True))
+
+
+def load_optimizer_state(model, optimizer, state: dict) -> None:
+    if not is_fsdp(model):
+        optimizer.load_state_dict(state)
+        return
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
+    set_optimizer_state_dict(model, optimizer, state, options=StateDictOptions(full_state_dict=True))
+
+
+def save_pretrained(model, tokenizer, path) -> None:
+    """``model.save_pretrained`` by rank 0, with the full weights under FSDP (every rank must call)."""
+    from r1lab.runtime.dist import is_main
+
+    state = model_state(model) if is_fsdp(model) else None
+    if state and getattr(model.config, "tie_word_embeddings", False):
+        tied = getattr(model, "all_tied_weights_keys", None) or getattr(model, "_tied_weights_keys", None) or {}
+        for key in (tied if isinstance(tied, (dict, list, tuple, set)) else []):
+            state.pop(key, None)  # gathered as a separate copy; the model ties it back on load
+    if is_main():
+        model.save_pretrained(str(path), safe_serialization=True, **({"state_dict": state} if state else {}))
+        tokenizer.save_pretrained(str(path))
+
+
+def local_norm(gnorm: torch.Tensor) -> torch.Tensor:
+    """A gradient norm as a plain tensor (``clip_grad_norm_`` returns a DTensor under FSDP)."""
+    return gnorm.full_tensor() if hasattr(gnorm, "full_tensor") else gnorm
