@@ -38,6 +38,7 @@ from r1lab.models.llama import TABLE_ROPE, fused_gate_up, fused_qkv, llama_like,
 _NUCLEUS_ROUNDS = 2
 # Decode caches up to this size copy each prompt's keys/values into its rows (see _LlamaDecoder.prefill).
 ROW_CACHE_BYTES = 64 * 2**20
+_SDPA_GQA = tuple(int(x) for x in torch.__version__.split(".")[:2]) >= (2, 5)  # SDPA's enable_gqa
 _REASONS = ("length", "eos", "stop")
 
 
@@ -271,7 +272,8 @@ class _LlamaDecoder:
         # attention is one fused SDPA call per layer (measured 18 us vs 111 us for the grid's dozen ops at
         # 12 rows on the tiny default model). Large caches keep the prompt shared on the grid (memory).
         rows, L = P * n, W + max_new
-        self.own_prompt = rows * L * Hk * D * 2 * len(self.layers) * dtype.itemsize <= ROW_CACHE_BYTES
+        self.own_prompt = (rows * L * Hk * D * 2 * len(self.layers) * dtype.itemsize <= ROW_CACHE_BYTES
+                           and (rep == 1 or _SDPA_GQA))
         self.offset = W if self.own_prompt else 0
         shape = (len(self.layers), 2, rows, Hk, L if self.own_prompt else max_new, D)
         self.kv = self._buffer_view(shape, dtype, dev)

@@ -25,29 +25,40 @@ import torch
 PARALLEL_MODES = ("ddp", "fsdp")
 
 
-def is_fsdp(model) -> bool:
+def _fsdp2():
+    """(fully_shard, FSDPModule), or None on a torch without FSDP2 (public since 2.6, private before)."""
     try:
-        from torch.distributed.fsdp import FSDPModule
-    except ImportError:  # pragma: no cover - torch without FSDP2
-        return False
-    return isinstance(model, FSDPModule)
+        from torch.distributed.fsdp import FSDPModule, fully_shard
+    except ImportError:  # pragma: no cover - torch 2.4/2.5
+        try:
+            from torch.distributed._composable.fsdp import FSDPModule, fully_shard
+        except ImportError:
+            return None
+    return fully_shard, FSDPModule
+
+
+def is_fsdp(model) -> bool:
+    api = _fsdp2()
+    return api is not None and isinstance(model, api[1])
 
 
 def _units(model) -> list:
-    from torch.distributed.fsdp import FSDPModule
-
-    return [m for m in model.modules() if isinstance(m, FSDPModule)]
+    return [m for m in model.modules() if isinstance(m, _fsdp2()[1])]
 
 
 def shard(model):
     """``fully_shard`` each decoder layer, then the whole model (in place; returns it). Needs an
     initialised process group; the device mesh is the default one (CPU with gloo, CUDA with NCCL)."""
-    from torch.distributed.fsdp import fully_shard
+    from r1lab.errors import UserError
 
+    api = _fsdp2()
+    if api is None:
+        raise UserError(f"parallel=fsdp needs FSDP2 (torch >= 2.4); this is torch {torch.__version__}")
+    fully_shard = api[0]
     inner = model.get_decoder() if hasattr(model, "get_decoder") else None
     layers = getattr(inner, "layers", None)
     if layers is None:
-        raise ValueError(f"parallel=fsdp: cannot find the decoder layers of {type(model).__name__}")
+        raise UserError(f"parallel=fsdp: cannot find the decoder layers of {type(model).__name__}")
     for layer in layers:
         fully_shard(layer)
     fully_shard(model)
