@@ -89,3 +89,11 @@ def test_response_logprobs_takes_the_grouped_path_for_llama(tiny_tokenizer, monk
     with torch.no_grad():
         response_logprobs(model, _batch())
     assert calls == [1]
+
+
+def test_one_roll_rotary_equals_rotate_half_exactly():
+    from r1lab.models.llama import rotate_half, sign_folded
+
+    g = torch.Generator().manual_seed(0)
+    x, sin = torch.randn(5, 3, 8, generator=g), torch.randn(5, 1, 8, generator=g)
+    assert torch.equal(rotate_half(x) * sin, torch.roll(x, 4, dims=-1) * sign_folded(sin))

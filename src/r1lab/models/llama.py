@@ -58,6 +58,7 @@ def rms_norm(module, x):
 
 
 def rotate_half(x):
+    """HF's rotary helper, (-x2, x1): the reference ``sign_folded`` is checked against."""
     half = x.shape[-1] // 2
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
