@@ -32,7 +32,7 @@ def _grpo_run(model_dir, rows, parallel="ddp"):
     """One GRPO update (k3 KL to a reference, token-mean: the case that needs global normalisation)."""
     from transformers import AutoTokenizer, LlamaForCausalLM
 
-    from r1lab.runtime import all_reduce_mean, world_size
+    from r1lab.runtime import all_reduce_mean
     from r1lab.runtime.fsdp import model_state, shard, wrap
     from r1lab.train.grpo import GRPOConfig, batch_logprobs, grpo_update
     from r1lab.train.schedule import make_optimizer
@@ -43,9 +43,8 @@ def _grpo_run(model_dir, rows, parallel="ddp"):
     with torch.no_grad():  # make the reference differ so the KL term matters
         for p in ref.parameters():
             p.add_(0.01)
-    if parallel == "fsdp" and world_size() > 1:
-        shard(model)
-        shard(ref)
+    shard(model, parallel)
+    shard(ref, parallel)
     cfg = GRPOConfig(kl_coef=0.1, loss_agg="token-mean", micro_batch_size=2, lr=1e-2, prompts_per_step=2, group_size=4)
     batch, adv = _grpo_batch(tok)
     idx = torch.tensor(rows)

@@ -85,7 +85,9 @@ def test_response_logprobs_takes_the_grouped_path_for_llama(tiny_tokenizer, monk
     with torch.no_grad():
         response_logprobs(model, _batch())
     assert calls == [1]
-    monkeypatch.setattr(B, "GRID_MAX_SCORE_ELEMENTS", 10)  # too big for the grid: the packed path
+    import r1lab.models.llama as L
+
+    monkeypatch.setattr(L, "GRID_MAX_SCORE_ELEMENTS", 10)  # too big for the grid: the packed path
     with torch.no_grad():
         response_logprobs(model, _batch())
     assert calls == [1]

@@ -1,19 +1,20 @@
 """Llama-family models computed from their own modules, for the two hot paths HF's forward serves badly.
 
 The rollout engine's decoder (``r1lab.rollout.engine``) and the training forward below share what it
-means to be "Llama-like" (``llama_like``) and the rotary helper. Both call the model's own submodules
-(projections, norms, MLP, rotary embedding), so weights, biases, q/k norms (Qwen3) and rope scaling are
-the model's; only the data layout and the attention are ours.
+means to be "Llama-like" (``llama_like``) and the per-layer computations (``qkv_rotary``,
+``mlp_residual``: q, k, v as one matmul, rotary for q and k in one pass, gate/up as one matmul). Both
+call the model's own submodules and weights, so biases, q/k norms (Qwen3) and rope scaling are the
+model's; only the data layout and the attention are ours.
 
 Training forward (``grouped_forward``): GRPO batches are G responses to each of P prompts. HF's forward
 on a padded (B, prompt + response) batch computes every prompt G times and every response padded to
 the longest; r1lab's packed layout (``train.batch.pack_by_prompt``) removes the repeats but still pads
 packed rows, and needs a block attention mask that CPU SDPA handles slowly. Here every projection and
-MLP runs on the flat list of real tokens (each prompt once, each response once, no padding), and only
-attention works on a grid: the prompts (P, W) with causal attention, and the responses (P, G, R), each
-query attending to its prompt's keys (shared by the group, read once per prompt) and causally to its own
-response. On the GRPO benchmark step (8 prompts x 8 samples, 64 new tokens, the tiny default model) the
-token count of the linear layers falls from 4,066 packed slots to about 2,750 real tokens.
+MLP runs on the flat list of real tokens (each prompt once, each response once, no padding); attention
+runs per prompt (causal) and per response bucket (rows sorted by length, each row attending to its
+prompt's keys and causally to its own tokens, padded to the bucket's longest row). On the first step of
+the GRPO benchmark (8 prompts x 8 samples, 64 new tokens, the tiny default model) the linear layers see
+2,737 tokens instead of 4,066 packed slots.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ FAST_CLASSES = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Q
 TABLE_ROPE = {"default", "linear", "llama3", "yarn"}  # rope types whose cos/sin depend on the position only
 
 # Attention scores (and their softmax) are materialised per layer: above this many elements summed over
-# layers, callers take the packed path instead (which leaves attention to SDPA).
+# heads and layers, callers take the packed path instead (see ``grouped_fits``).
 GRID_MAX_SCORE_ELEMENTS = 96 * 2**20
 
 
@@ -220,30 +221,43 @@ def grouped_forward(model, lay: GroupedLayout) -> torch.Tensor:
     cos, sin = inner.rotary_emb(x[None], lay.positions[None])
     cos, sin = cos[0][:, None, :], sin[0][:, None, :]                           # (N, 1, D)
     layers = list(inner.layers)
-    attn0 = layers[0].self_attn
     H = cfg.num_attention_heads
     Hk = getattr(cfg, "num_key_value_heads", None) or H
     D = getattr(cfg, "head_dim", None) or cfg.hidden_size // H
-    qk_norm = hasattr(attn0, "q_norm")
-    N = lay.ids.shape[0]
     sin = sign_folded(sin)
     for layer in layers:
-        attn, mlp = layer.self_attn, layer.mlp
-        # q, k, v in one matmul (and gate/up below): fewer, wider products, one rotary pass for q and k
-        qkv = F.linear(rms_norm(layer.input_layernorm, x), *fused_qkv(attn)).view(N, H + 2 * Hk, D)
-        q, k, v = qkv.split([H, Hk, Hk], dim=1)
-        qk = torch.cat([attn.q_norm(q), attn.k_norm(k)] if qk_norm else [q, k], dim=1)
-        qk = qk * cos + torch.roll(qk, D // 2, dims=-1) * sin
-        out = _grid_attention(torch.cat([qk, v], dim=1), lay, H, Hk, attn.scaling)
-        x = x + attn.o_proj(out)
-        h = rms_norm(layer.post_attention_layernorm, x)
-        gu = fused_gate_up(mlp)
-        if gu is None:
-            x = x + mlp(h)
-        else:
-            gate, up = F.linear(h, gu).chunk(2, dim=-1)
-            x = x + mlp.down_proj(mlp.act_fn(gate) * up)
+        # fused weights are rebuilt every forward: gradients flow back to the model's own parameters
+        qk, v = qkv_rotary(layer, x, *fused_qkv(layer.self_attn), cos, sin, H, Hk, D)
+        out = _grid_attention(torch.cat([qk, v], dim=1), lay, H, Hk, layer.self_attn.scaling)
+        x = mlp_residual(layer, x, out, fused_gate_up(layer.mlp))
     return rms_norm(inner.norm, x.index_select(0, lay.pred))
+
+
+def qkv_rotary(layer, x, wqkv, bqkv, cos, sin, H: int, Hk: int, D: int):
+    """One layer's queries and keys, rotated and stacked (..., H + Hk, D), and values (..., Hk, D), from
+    hidden states (..., hidden): normed, projected by the stacked q/k/v weights (``fused_qkv``), q/k-normed
+    where the model has that (Qwen3), rotary applied to q and k at once (``sin`` from ``sign_folded``;
+    ``cos`` and ``sin`` broadcast over the heads dimension). Splits, never slices: see _grid_attention."""
+    attn = layer.self_attn
+    qkv = F.linear(rms_norm(layer.input_layernorm, x), wqkv, bqkv)
+    qkv = qkv.view(*qkv.shape[:-1], H + 2 * Hk, D)
+    if hasattr(attn, "q_norm"):
+        q, k, v = qkv.split([H, Hk, Hk], dim=-2)
+        qk = torch.cat([attn.q_norm(q), attn.k_norm(k)], dim=-2)
+    else:
+        qk, v = qkv.split([H + Hk, Hk], dim=-2)
+    return qk * cos + torch.roll(qk, D // 2, dims=-1) * sin, v
+
+
+def mlp_residual(layer, x, attn_out, gate_up=None):
+    """The rest of a layer after attention: output projection and residual, then the MLP and residual
+    (gate and up as one matmul when ``gate_up``, from ``fused_gate_up``, is given)."""
+    x = x + layer.self_attn.o_proj(attn_out)
+    h = rms_norm(layer.post_attention_layernorm, x)
+    if gate_up is None:
+        return x + layer.mlp(h)
+    gate, up = F.linear(h, gate_up).chunk(2, dim=-1)
+    return x + layer.mlp.down_proj(layer.mlp.act_fn(gate) * up)
 
 
 def sign_folded(sin):
@@ -268,6 +282,13 @@ def fused_gate_up(mlp):
     if mlp.gate_proj.bias is not None or mlp.up_proj.bias is not None:
         return None
     return torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])
+
+
+def grouped_fits(model, lay: GroupedLayout | None) -> bool:
+    """Whether the attention scores of ``lay`` over all heads and layers stay under
+    ``GRID_MAX_SCORE_ELEMENTS`` (else callers take the packed path, which leaves attention to SDPA)."""
+    cfg = model.config
+    return lay is not None and lay.score_elements * cfg.num_attention_heads * cfg.num_hidden_layers <= GRID_MAX_SCORE_ELEMENTS
 
 
 def grouped_ok(model) -> bool:

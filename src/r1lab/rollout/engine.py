@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 import torch
 
 from r1lab.models.forward import lm_forward, positions_from_mask
+from r1lab.models.llama import (TABLE_ROPE, fused_gate_up, fused_qkv, llama_like, mlp_residual, qkv_rotary, rms_norm,
+                                sign_folded)
 from r1lab.runtime.fsdp import full_weights
-from r1lab.models.llama import TABLE_ROPE, fused_gate_up, fused_qkv, llama_like, rms_norm, sign_folded
 
 # Top-p: rejection rounds before the exact (sorting) fallback; each round accepts with prob >= top_p.
 _NUCLEUS_ROUNDS = 2
@@ -195,31 +196,18 @@ class _LlamaDecoder:
 
     def _qkv(self, i, layer, x_BTd, cos_BT1D, sin_BT1D):
         """Queries (B, H, T, D) and keys, values (B, kv_heads, T, D) of one layer, rotary applied."""
-        B, T, _ = x_BTd.shape
-        attn = layer.self_attn
-        H, Hk, D = self.heads, self.kv_heads, self.head_dim
+        H = self.heads
         wqkv, bqkv, _ = self.fused[i]
-        qkv = torch.nn.functional.linear(rms_norm(layer.input_layernorm, x_BTd), wqkv, bqkv).view(B, T, H + 2 * Hk, D)
-        if self.qk_norm:
-            qk = torch.cat([attn.q_norm(qkv[:, :, :H]), attn.k_norm(qkv[:, :, H: H + Hk])], dim=2)
-        else:
-            qk = qkv[:, :, : H + Hk]
-        qk = qk * cos_BT1D + torch.roll(qk, D // 2, dims=-1) * sin_BT1D  # rotary on q and k at once
+        qk, v = qkv_rotary(layer, x_BTd, wqkv, bqkv, cos_BT1D, sin_BT1D, H, self.kv_heads, self.head_dim)
         # q contiguous: a batch-strided q (a slice of the stacked heads) measured 60% slower in the
         # attention matmuls
         q = qk[:, :, :H].transpose(1, 2).contiguous()
-        k, v = qk[:, :, H:].transpose(1, 2), qkv[:, :, H + Hk:].transpose(1, 2)
+        k, v = qk[:, :, H:].transpose(1, 2), v.transpose(1, 2)
         dtype = self.kv_dtype or k.dtype
         return q, k.to(dtype), v.to(dtype)
 
     def _finish_layer(self, i, layer, x_BTd, attn_BTE):
-        x_BTd = x_BTd + layer.self_attn.o_proj(attn_BTE)
-        h = rms_norm(layer.post_attention_layernorm, x_BTd)
-        gu = self.fused[i][2]
-        if gu is None:
-            return x_BTd + layer.mlp(h)
-        gate, up = torch.nn.functional.linear(h, gu).chunk(2, dim=-1)
-        return x_BTd + layer.mlp.down_proj(layer.mlp.act_fn(gate) * up)
+        return mlp_residual(layer, x_BTd, attn_BTE, self.fused[i][2])
 
     def _on_grid(self, rows_BKRX, fn):
         """``fn`` over the rows laid out per prompt, (P, kv_heads, G*rep, X), then back to live rows."""

@@ -43,13 +43,20 @@ def is_fsdp(model) -> bool:
 
 
 def _units(model) -> list:
-    return [m for m in model.modules() if isinstance(m, _fsdp2()[1])]
+    unit = _fsdp2()[1]
+    return [m for m in model.modules() if isinstance(m, unit)]
 
 
-def shard(model):
-    """``fully_shard`` each decoder layer, then the whole model (in place; returns it). Needs an
-    initialised process group; the device mesh is the default one (CPU with gloo, CUDA with NCCL)."""
+def shard(model, mode: str = "fsdp"):
+    """With ``mode="fsdp"`` under torchrun: ``fully_shard`` each decoder layer, then the whole model (in
+    place). Otherwise (DDP, or one process) the model as it is. Call it before building the optimizer,
+    which must hold the sharded parameters. The device mesh is the default one (CPU with gloo, CUDA
+    with NCCL)."""
     from r1lab.errors import UserError
+    from r1lab.runtime.dist import world_size
+
+    if mode != "fsdp" or world_size() == 1:
+        return model
 
     api = _fsdp2()
     if api is None:
@@ -66,13 +73,13 @@ def shard(model):
 
 
 def wrap(model, mode: str):
-    """The module to train through: a DDP wrapper (``mode="ddp"``, under torchrun) or the model itself
-    (one process, or ``mode="fsdp"`` after ``shard``)."""
+    """The module to train through: a DDP wrapper (``mode="ddp"`` under torchrun), else the model itself
+    (one process, or a model ``shard`` sharded)."""
     from r1lab.runtime.dist import wrap_ddp
 
     if mode == "fsdp" or is_fsdp(model):
         return model
-    return wrap_ddp(model)
+    return wrap_ddp(model) or model
 
 
 @contextlib.contextmanager

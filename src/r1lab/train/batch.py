@@ -14,7 +14,7 @@ import torch
 
 from r1lab.core import entropy_from_logits, token_logprobs
 from r1lab.models.forward import lm_forward, positions_from_mask
-from r1lab.models.llama import GRID_MAX_SCORE_ELEMENTS, grouped_forward, grouped_layout, grouped_ok
+from r1lab.models.llama import grouped_fits, grouped_forward, grouped_layout, grouped_ok
 
 
 @dataclass
@@ -63,14 +63,16 @@ def response_logprobs(model, batch: Batch, temperature: float = 1.0, with_entrop
     """Per-token log-probabilities (B, R) of the response tokens (and their entropies if asked).
 
     Layouts, fastest first: grouped (Llama-family models: projections on the real tokens only, attention
-    on a prompt/response grid, ``r1lab.models.llama``), packed (any model exposing its decoder and LM head,
-    rows short enough), padded (the model's own forward: DDP wrappers and other models). Values outside the response tokens are unspecified: callers mask them.
+    per prompt and per response-length bucket, ``r1lab.models.llama``), packed (any model exposing its
+    decoder and LM head, rows short enough), padded (the model's own forward: DDP/FSDP models and others).
+    Values outside the response tokens are unspecified: callers mask them.
     """
-    if supports_packing(model) and grouped_ok(model):
+    packable = supports_packing(model)
+    if packable and grouped_ok(model):
         lay = grouped_layout(batch.input_ids, batch.attention, batch.response)
-        if lay is not None and lay.score_elements * model.config.num_attention_heads * model.config.num_hidden_layers <= GRID_MAX_SCORE_ELEMENTS:
+        if grouped_fits(model, lay):
             return grouped_response_logprobs(model, batch, lay, temperature, with_entropy, autocast)
-    if supports_packing(model) and batch.input_ids.shape[1] * 2 <= MAX_PACKED_LEN:
+    if packable and batch.input_ids.shape[1] * 2 <= MAX_PACKED_LEN:
         return packed_response_logprobs(model, batch, 0, temperature, with_entropy, autocast)
     R = batch.response.shape[1]
     if autocast is not None:

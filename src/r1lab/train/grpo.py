@@ -310,10 +310,9 @@ def setup_grpo(policy, tokenizer, task, cfg: GRPOConfig, device, autocast_factor
         ref_model = copy.deepcopy(policy).eval()
         for p in ref_model.parameters():
             p.requires_grad_(False)
-    if cfg.parallel == "fsdp" and world_size() > 1:  # before the optimizer: it holds the sharded parameters
-        shard(policy)
-        if ref_model is not None:
-            shard(ref_model)
+    shard(policy, cfg.parallel)  # before the optimizer: it holds the sharded parameters (a no-op for DDP)
+    if ref_model is not None:
+        shard(ref_model, cfg.parallel)
     optimizer = make_optimizer(policy, cfg.lr, cfg.weight_decay)
     engine = NativeEngine(policy, tokenizer, device=device, max_batch=cfg.max_batch, autocast=autocast_factory)
     rewards = build_rewards(cfg.rewards, task, cfg.reward_options)

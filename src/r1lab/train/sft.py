@@ -79,8 +79,7 @@ def sft(cfg: SFTConfig, model, tokenizer, pairs: list[dict], out_dir: str | Path
     # under torchrun every rank needs rows in every step: the last incomplete batch is dropped there
     steps_per_epoch = (len(data) + cfg.batch_size - 1) // cfg.batch_size if world == 1 else len(data) // cfg.batch_size
     total = steps_per_epoch * cfg.epochs
-    if cfg.parallel == "fsdp" and world > 1:  # before the optimizer: it holds the sharded parameters
-        shard(model)
+    shard(model, cfg.parallel)  # before the optimizer: it holds the sharded parameters (a no-op for DDP)
     opt = make_optimizer(model, cfg.lr, cfg.weight_decay, kind=cfg.optimizer)
     logger = MetricLogger(out_dir / "metrics.jsonl")
     ckpt = Checkpointer(out_dir / "checkpoints", keep=1)
@@ -88,7 +87,7 @@ def sft(cfg: SFTConfig, model, tokenizer, pairs: list[dict], out_dir: str | Path
     print0(f"sft: {len(data)} pairs ({dropped} longer than {cfg.max_len} dropped), {cfg.epochs} epochs, {total} steps")
     t0 = time.time()
     model.train()
-    train_model = wrap(model, cfg.parallel) or model
+    train_model = wrap(model, cfg.parallel)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     loss_val = float("nan")
     with StopFlag() as stop:
