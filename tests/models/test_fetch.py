@@ -310,6 +310,12 @@ def test_conversion_without_gguf_package_says_how_to_get_it(tmp_path, monkeypatc
         fetch.convert_gguf(tmp_path / "m.gguf", tmp_path / "out")
 
 
+def test_conversion_without_accelerate_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "accelerate", None)  # transformers refuses GGUF files without it
+    with pytest.raises(UserError, match=r"'accelerate'.*pip install 'r1lab\[gguf\]'"):
+        fetch.convert_gguf(tmp_path / "m.gguf", tmp_path / "out")
+
+
 def test_cli_list_and_fetch(tmp_path, tiny_spec, capsys):
     import argparse
 

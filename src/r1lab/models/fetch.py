@@ -136,12 +136,23 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
+def _find_spec(util, name: str):
+    """importlib's spec of ``name``, or None when it is not installed (or masked in sys.modules)."""
+    try:
+        return util.find_spec(name)
+    except (ImportError, ValueError):  # ValueError: sys.modules[name] is None (masked, as in the tests)
+        return None
+
+
 def convert_gguf(gguf: Path, out_dir: Path, dtype: str = "float32") -> None:
     """Load ``gguf`` with transformers (dequantizing it) and save an HF directory into ``out_dir``."""
-    try:
-        import gguf as _gguf  # noqa: F401  (transformers reads GGUF through this package)
-    except ImportError:
-        raise UserError("converting a GGUF model needs the 'gguf' package: pip install 'r1lab[gguf]'") from None
+    import importlib.util
+
+    # transformers reads GGUF through 'gguf' and (since 5.x) refuses GGUF files without 'accelerate'
+    missing = [m for m in ("gguf", "accelerate") if _find_spec(importlib.util, m) is None]
+    if missing:
+        raise UserError(f"converting a GGUF model needs the {' and '.join(repr(m) for m in missing)} "
+                        "package(s): pip install 'r1lab[gguf]'")
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
