@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from r1lab.core import entropy_from_logits, token_logprobs
+from r1lab.core.logprobs import token_logprobs_entropy
 from r1lab.models.forward import lm_forward, positions_from_mask
 from r1lab.models.llama import grouped_fits, grouped_forward, grouped_layout, grouped_ok
 
@@ -186,11 +187,9 @@ def grouped_response_logprobs(model, batch: Batch, lay, temperature: float = 1.0
 
 
 def _scatter_response(logits, target, out_b, out_t, shape, temperature, with_entropy):
-    lp_flat = token_logprobs(logits.unsqueeze(0), target.unsqueeze(0), temperature).squeeze(0)
+    lp_flat, e = token_logprobs_entropy(logits, target, temperature, with_entropy)
     lp = torch.zeros(shape, dtype=lp_flat.dtype, device=lp_flat.device).index_put((out_b, out_t), lp_flat)
     ent = None
     if with_entropy:
-        with torch.no_grad():
-            e = entropy_from_logits(logits.detach().float() / temperature)
-            ent = torch.zeros(shape, dtype=e.dtype, device=e.device).index_put((out_b, out_t), e)
+        ent = torch.zeros(shape, dtype=e.dtype, device=e.device).index_put((out_b, out_t), e)
     return lp, ent
