@@ -57,16 +57,16 @@ def test_sampler_never_picks_a_zero_probability_token():
     assert set(tok.unique().tolist()) <= {7, 42}
 
 
-@pytest.mark.parametrize("layout", ["row_cache", "row_cache_grid_while_full", "shared_prompt_grid"])
+@pytest.mark.parametrize("layout", ["row_cache", "row_cache_grid_for_many_rows", "shared_prompt_grid"])
 @pytest.mark.parametrize("name", ["llama", "llama_gqa", "qwen2", "qwen3"])
 def test_fast_decoder_logprobs_match_a_teacher_forced_forward(tiny_tokenizer, name, layout, monkeypatch):
     import r1lab.rollout.engine as E
 
     if layout == "shared_prompt_grid":  # the layout large caches use: prompt keys shared by the group on a grid
         monkeypatch.setattr(E, "ROW_CACHE_BYTES", 0)
-    # row caches attend on the grid while every row of the chunk is live (from 48 rows; here from 1), then
-    # per row after the first row finishes
-    monkeypatch.setattr(E, "GRID_MIN_ROWS", 1 if layout == "row_cache_grid_while_full" else 10**9)
+    # row caches attend over the prompts on the grid while many rows are live (48; here any number: before
+    # and after rows finish), else per row
+    monkeypatch.setattr(E, "GRID_MIN_ROWS", 1 if layout == "row_cache_grid_for_many_rows" else 10**9)
     model = family_models(tiny_tokenizer)[name]
     eng = NativeEngine(model, tiny_tokenizer, max_batch=6)  # 2 prompts per chunk: chunking and compaction
     assert eng.fast and llama_like(model)
