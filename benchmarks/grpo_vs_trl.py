@@ -40,8 +40,14 @@ r1lab configuration: ``GRPOConfig(prompts_per_step=8, group_size=8, max_new_toke
 
 Usage:
   python benchmarks/grpo_vs_trl.py [--model DIR] [--steps 30] [--last 10] [--threads N] [--precision fp32|bf16]
+                                   [--seeds 0,1,2]
 Prints one JSON line per step pair, then a summary line with ``speedup`` (r1lab tokens/s over TRL
 tokens/s), ``reward_r1lab`` and ``reward_trl`` (mean over the last ``--last`` steps) and the versions.
+With several ``--seeds`` (one run after the other, each from the same checkpoint), a last line pools
+them: ``speedup`` = all of r1lab's completion tokens over all its step seconds, against the same for
+TRL (tokens per step move with the lengths each side's policy happens to sample, so one run is a noisy
+measure), ``speedup_seconds_per_step``, the per-seed speedups, and each side's reward as the mean over
+seeds with the standard error over seeds.
 """
 
 from __future__ import annotations
@@ -174,16 +180,51 @@ def main(argv=None) -> int:
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                     help="both trainers: fp32, or bf16 autocast (r1lab precision=bf16, TRL bf16=True)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", default=None, help="comma-separated seeds, run in turn and pooled (overrides --seed)")
     args = ap.parse_args(argv)
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
 
     if args.threads:
         os.environ["R1LAB_THREADS"] = str(args.threads)
     setup_threads()
+
+    model_dir = Path(args.model) if args.model else default_model(Path(args.cache_dir), args.pretrain_steps)
+    summaries = [run_one(argparse.Namespace(**{**vars(args), "seed": seed}), model_dir) for seed in seeds]
+    if len(summaries) > 1:
+        print(json.dumps(pooled(summaries)))
+    return 0
+
+
+def pooled(summaries: list[dict]) -> dict:
+    """One summary over several seeds' runs (see the module docstring)."""
+    def total(side, key):
+        return sum(s[side][key] * (s["steps"] if key == "seconds_per_step" else 1) for s in summaries)
+
+    tps = {side: total(side, "completion_tokens") / total(side, "seconds_per_step") for side in ("r1lab", "trl")}
+    sps = {side: total(side, "seconds_per_step") / sum(s["steps"] for s in summaries) for side in ("r1lab", "trl")}
+
+    def mean_se(key):
+        vals = [s[key] for s in summaries]
+        return round(statistics.mean(vals), 4), round(statistics.stdev(vals) / len(vals) ** 0.5, 4)
+
+    first = summaries[0]
+    return {"benchmark": "grpo_vs_trl", "pooled_seeds": [s["seed"] for s in summaries], "model": first["model"],
+            "precision": first["precision"], "steps": first["steps"], "threads": first["threads"],
+            "trl_version": first["trl_version"], "torch_version": first["torch_version"],
+            "r1lab_tokens_per_s": round(tps["r1lab"], 1), "trl_tokens_per_s": round(tps["trl"], 1),
+            "r1lab_seconds_per_step": round(sps["r1lab"], 3), "trl_seconds_per_step": round(sps["trl"], 3),
+            "speedup_per_seed": [s["speedup"] for s in summaries],
+            "speedup_seconds_per_step": round(sps["trl"] / sps["r1lab"], 3),
+            "reward_r1lab_mean_se": mean_se("reward_r1lab"), "reward_trl_mean_se": mean_se("reward_trl"),
+            "speedup": round(tps["r1lab"] / tps["trl"], 3)}
+
+
+def run_one(args, model_dir) -> dict:
+    """One alternating run of ``args.steps`` step pairs from ``model_dir``; prints and returns its summary."""
     import trl
     import transformers
     from transformers import TrainerCallback
 
-    model_dir = Path(args.model) if args.model else default_model(Path(args.cache_dir), args.pretrain_steps)
     cfg = r1lab_config(args)
     r1 = R1labSide(model_dir, cfg)
     log = {"tokens": 0, "score_s": 0.0, "sample_s": 0.0, "scores": {}}
@@ -236,7 +277,7 @@ def main(argv=None) -> int:
 
     trl_side, r1_side = side("trl"), side("r1lab")
     r1_total = sum(s["r1lab"]["seconds"] for s in steps)
-    summary = {"benchmark": "grpo_vs_trl", "model": str(model_dir),
+    summary = {"benchmark": "grpo_vs_trl", "model": str(model_dir), "seed": args.seed,
                "params": sum(p.numel() for p in r1.policy.parameters()), "steps": len(steps), "last": args.last,
                "prompts": args.prompts, "group": args.group, "max_new_tokens": args.max_new_tokens,
                "threads": torch.get_num_threads(), "precision": args.precision, "trl_version": trl.__version__,
@@ -246,8 +287,10 @@ def main(argv=None) -> int:
                "speedup": round(r1_side["tokens_per_s"] / trl_side["tokens_per_s"], 3),
                "speedup_seconds_per_step": round(trl_side["seconds_per_step"] / r1_side["seconds_per_step"], 3),
                "reward_r1lab": r1_side["reward_last"], "reward_trl": trl_side["reward_last"]}
-    print(json.dumps(summary))
-    return 0
+    print(json.dumps(summary), flush=True)
+    return summary
+
+
 
 
 if __name__ == "__main__":
