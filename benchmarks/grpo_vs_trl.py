@@ -198,10 +198,10 @@ def main(argv=None) -> int:
 def pooled(summaries: list[dict]) -> dict:
     """One summary over several seeds' runs (see the module docstring)."""
     def total(side, key):
-        return sum(s[side][key] * (s["steps"] if key == "seconds_per_step" else 1) for s in summaries)
+        return sum(s[side][key] for s in summaries)
 
-    tps = {side: total(side, "completion_tokens") / total(side, "seconds_per_step") for side in ("r1lab", "trl")}
-    sps = {side: total(side, "seconds_per_step") / sum(s["steps"] for s in summaries) for side in ("r1lab", "trl")}
+    tps = {side: total(side, "completion_tokens") / total(side, "seconds") for side in ("r1lab", "trl")}
+    sps = {side: total(side, "seconds") / sum(s["steps"] for s in summaries) for side in ("r1lab", "trl")}
 
     def mean_se(key):
         vals = [s[key] for s in summaries]
@@ -262,7 +262,8 @@ def run_one(args, model_dir) -> dict:
         seconds = sum(r["seconds"] for r in rows)
         tokens = sum(r["tokens"] for r in rows)
         last = rows[-args.last:]
-        out = {"tokens_per_s": round(tokens / seconds, 1), "seconds_per_step": round(seconds / len(rows), 3),
+        out = {"tokens_per_s": round(tokens / seconds, 1), "seconds": seconds,
+               "seconds_per_step": round(seconds / len(rows), 3),
                "seconds_per_step_median": round(statistics.median(r["seconds"] for r in rows), 3),
                "completion_tokens": tokens, "sample_s_per_step": round(sum(r["sample_s"] for r in rows) / len(rows), 3),
                "score_s_per_step": round(sum(r["score_s"] for r in rows) / len(rows), 4),
@@ -289,8 +290,6 @@ def run_one(args, model_dir) -> dict:
                "reward_r1lab": r1_side["reward_last"], "reward_trl": trl_side["reward_last"]}
     print(json.dumps(summary), flush=True)
     return summary
-
-
 
 
 if __name__ == "__main__":

@@ -18,8 +18,7 @@ def token_logprobs(logits_BTV: torch.Tensor, ids_BT: torch.Tensor, temperature: 
 
 
 def _logsumexp(x: torch.Tensor) -> torch.Tensor:
-    """``torch.logsumexp(x, -1, keepdim=True)`` by the same operations as ATen's (so the same bits), with the
-    intermediate sum kept for ``token_logprobs_entropy``."""
+    """``torch.logsumexp(x, -1, keepdim=True)`` by the same operations as ATen's, so the same bits."""
     m = x.amax(-1, keepdim=True)
     m = m.masked_fill(m.abs() == float("inf"), 0.0)
     return (x - m).exp_().sum(-1, keepdim=True).log_().add_(m)

@@ -294,24 +294,24 @@ class _LlamaDecoder:
         cos, sin = self._rope(x, pos_R.unsqueeze(1))
         W = self.prompt_bias.shape[1]
         end = self.offset + t + 1
+        # Many rows: attention over the prompts on the grid reads each prompt's cache once, not once per
+        # sample (decode attention is bound by memory bandwidth here). Measured a decode step of the tiny
+        # default model, 8 prompts x 8: 1.9 ms against 2.1-2.4 ms at 64 rows, even at 48, slower at 32;
+        # 16 x 8: 3.8 against 4.7 ms at 128 rows, 3.1 against 3.7 ms at 96. Large caches have no row copy.
+        on_grid = not self.own_prompt or (self.group > 1 and B >= GRID_MIN_ROWS)
         for i, layer in enumerate(self.layers):
             q, k, v = self._qkv(i, layer, x, cos, sin)
             self.kv[i, 0, :B, :, end - 1] = k[:, :, 0]
             self.kv[i, 1, :B, :, end - 1] = v[:, :, 0]
-            keys, vals = self.kv[i, 0, :B, :, :end], self.kv[i, 1, :B, :, :end]
             with self.no_autocast():
-                if self.own_prompt and self.group > 1 and B >= GRID_MIN_ROWS:
-                    # many rows: the prompt part on the grid reads each prompt's cache once, not once per
-                    # sample (decode attention is bound by memory bandwidth here). Measured a decode step of
-                    # the tiny default model, 8 prompts x 8: 1.9 ms against 2.1-2.4 ms at 64 rows, even at
-                    # 48, slower at 32; 16 x 8: 3.8 against 4.7 ms at 128 rows, 3.1 against 3.7 ms at 96
-                    out = self._decode_attention(i, q.view(B, Hk, rep, self.head_dim), keys[:, :, W:], vals[:, :, W:], W)
-                elif self.own_prompt:
+                if on_grid:  # own tokens from the row cache, the prompt from the shared copy
+                    out = self._decode_attention(i, q.view(B, Hk, rep, self.head_dim),
+                                                 self.kv[i, 0, :B, :, self.offset : end],
+                                                 self.kv[i, 1, :B, :, self.offset : end], W)
+                else:  # each row's own copy of its prompt, then its tokens: one fused call
                     out = torch.nn.functional.scaled_dot_product_attention(
-                        q, keys, vals, attn_mask=self.row_bias[:, :, :, :end], scale=self.scaling,
-                        enable_gqa=rep > 1)
-                else:
-                    out = self._decode_attention(i, q.view(B, Hk, rep, self.head_dim), keys, vals, W)
+                        q, self.kv[i, 0, :B, :, :end], self.kv[i, 1, :B, :, :end],
+                        attn_mask=self.row_bias[:, :, :, :end], scale=self.scaling, enable_gqa=rep > 1)
             x = self._finish_layer(i, layer, x, out.reshape(B, 1, -1))
         self.t += 1
         return self.model.lm_head(rms_norm(self.inner.norm, x[:, -1]))

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import torch
 
-from r1lab.core import entropy_from_logits, token_logprobs
 from r1lab.core.logprobs import token_logprobs_entropy
 from r1lab.models.forward import lm_forward, positions_from_mask
 from r1lab.models.llama import grouped_fits, grouped_forward, grouped_layout, grouped_ok
@@ -81,13 +80,10 @@ def response_logprobs(model, batch: Batch, temperature: float = 1.0, with_entrop
             logits, _ = lm_forward(model, batch.input_ids, batch.attention, batch.positions, logits_to_keep=R + 1)
     else:
         logits, _ = lm_forward(model, batch.input_ids, batch.attention, batch.positions, logits_to_keep=R + 1)
-    logits = logits[:, :-1, :]  # position t predicts token t+1
-    lp = token_logprobs(logits, batch.response, temperature)
-    ent = None
-    if with_entropy:
-        with torch.no_grad():
-            ent = entropy_from_logits(logits.detach().float() / temperature)
-    return lp, ent
+    B, _, V = logits.shape
+    logits = logits[:, :-1, :].reshape(B * R, V)  # position t predicts token t+1
+    lp, ent = token_logprobs_entropy(logits, batch.response.reshape(-1), temperature, with_entropy)
+    return lp.view(B, R), (ent.view(B, R) if ent is not None else None)
 
 
 # -- packed layout -----------------------------------------------------------------------------------------
