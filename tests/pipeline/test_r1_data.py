@@ -2,7 +2,8 @@
 
 from collections import Counter
 
-from r1lab.pipeline.r1 import balance_languages, world_solution
+from r1lab.pipeline.r1 import balance_languages
+from r1lab.tasks.readable import world_solution
 from r1lab.rewards.behaviour import language_consistency
 from r1lab.rewards.format import is_r1_format, reasoning_of
 from r1lab.tasks import get_task
@@ -15,7 +16,7 @@ def test_balance_languages_tops_up_the_missing_language_to_its_share():
     # a drifted model: only English questions survived the language filter
     rows = [{"id": e.id, "question": e.prompt, "response": "x", "source": "sampled", "lang": "en"}
             for e in examples if e.meta["lang"] == "en"][:100]
-    out = balance_languages(list(rows), examples)
+    out = balance_languages(list(rows), examples, get_task("arith"))
     counts = Counter(r["lang"] for r in out)
     assert counts["en"] == 100
     assert abs(counts["es"] - share_es * len(out)) <= 1         # its share of the prompts, to one example
@@ -34,7 +35,7 @@ def test_balance_languages_leaves_a_balanced_set_alone():
     examples = get_task("arith").examples("train", n=50, seed=4)
     rows = [{"id": e.id, "question": e.prompt, "response": world_solution(e), "source": "sampled",
              "lang": e.meta["lang"]} for e in examples]
-    assert balance_languages(list(rows), examples) == rows
+    assert balance_languages(list(rows), examples, get_task("arith")) == rows
 
 
 def test_preference_pairs_cover_off_topic_and_far_wrong_answers():

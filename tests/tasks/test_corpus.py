@@ -17,21 +17,16 @@ def test_careful_column_arithmetic_hand_checked():
     assert careful_step(100, "-", 1, EN).endswith("so 100-1=99.")
 
 
-def test_every_line_of_careful_and_checked_solutions_is_true():
-    mix = CorpusMix(styles={"careful": 0.5, "checked": 0.5}, langs={"en": 1.0})
+def test_every_line_of_careful_solutions_is_true():
+    mix = CorpusMix(styles={"careful": 1.0}, langs={"en": 1.0}, tasks={"arith": 1.0})
     for doc in documents(300, seed=4, mix=mix):
         assert doc["correct"], doc
-        text = doc["response"]
-        if doc["style"] == "careful":
-            for a, op, b, c in re.findall(r"so (\d+)([-+*])(\d+)=(\d+)\.", text):
-                assert eval(f"{a}{op}{b}") == int(c)
-        else:
-            for a, op, b, c in re.findall(r"wait, (\d+)([-+*])(\d+) is (\d+)", text):
-                assert eval(f"{a}{op}{b}") == int(c)
+        for a, op, b, c in re.findall(r"so (\d+)([-+*])(\d+)=(\d+)\.", doc["response"]):
+            assert eval(f"{a}{op}{b}") == int(c)
 
 
 def test_quick_solutions_slip_at_about_the_configured_rate():
-    mix = CorpusMix(styles={"quick": 1.0}, langs={"en": 1.0}, slip_rate=0.25)
+    mix = CorpusMix(styles={"quick": 1.0}, langs={"en": 1.0}, slip_rate=0.25, tasks={"arith": 1.0})
     lines = wrong = 0
     for doc in documents(400, seed=1, mix=mix):
         for a, op, b, c in re.findall(r"(-?\d+)([-+*])(\d+)=(-?\d+)\.", doc["response"]):
@@ -43,8 +38,12 @@ def test_quick_solutions_slip_at_about_the_configured_rate():
 def test_mix_proportions_and_determinism():
     docs = list(documents(2000, seed=0))
     assert docs[:20] == list(documents(20, seed=0))
-    styles = Counter(d["style"] for d in docs)
-    assert abs(styles["careful"] / 2000 - 0.2) < 0.04 and abs(styles["direct"] / 2000 - 0.3) < 0.04
+    is_target = [("Make " in d["prompt"]) or ("Forma " in d["prompt"]) for d in docs]
+    arith = Counter(d["style"] for d, t in zip(docs, is_target) if not t)
+    target = Counter(d["style"] for d, t in zip(docs, is_target) if t)
+    assert abs(sum(arith.values()) / 2000 - 0.5) < 0.04     # half arithmetic chains, half reach-a-target
+    assert abs(arith["careful"] / sum(arith.values()) - 0.25) < 0.04 and set(arith) == {"careful", "quick", "direct"}
+    assert abs(target["search"] / sum(target.values()) - 0.15) < 0.04 and set(target) == {"search", "guess", "direct"}
     assert abs(sum(d["tagged"] for d in docs) / 2000 - 0.5) < 0.05
     assert any("A conversation between User and Assistant" in d["prompt"] for d in docs)
     assert any(d["lang"] == "mixed" for d in docs) and any("unidades" in d["response"] for d in docs)

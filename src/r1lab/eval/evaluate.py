@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from r1lab.core import pass_at_k
-from r1lab.rewards.behaviour import language_consistency, reflection_count
+from r1lab.rewards.behaviour import language_consistency, reflection_count, reflection_stats
 from r1lab.rewards.format import is_r1_format, is_r1zero_format, reasoning_of
 from r1lab.rewards.registry import target_language
 from r1lab.rollout import SamplingParams
@@ -61,6 +61,7 @@ def summarize(task, examples, rollouts, samples: int, language: str = "en", keep
     per_example, p1s = [], []
     correct_counts, cons = [], []
     lengths, fmt, trunc, reflect, lang = [], [], [], [], []
+    texts, right = [], []
     for i, ex in enumerate(examples):
         group = rollouts[i * samples : (i + 1) * samples]
         verdicts = [task.verify(r.text, ex) for r in group]
@@ -69,6 +70,8 @@ def summarize(task, examples, rollouts, samples: int, language: str = "en", keep
         correct_counts.append(c)
         p1s.append(c / samples)
         cons.append(maj_ok)
+        texts += [r.text for r in group]
+        right += [v.correct for v in verdicts]
         for r in group:
             lengths.append(len(r.token_ids))
             fmt.append(is_format(r.text))
@@ -95,7 +98,7 @@ def summarize(task, examples, rollouts, samples: int, language: str = "en", keep
         "format_rate": sum(fmt) / max(1, len(fmt)),
         "truncated_rate": sum(trunc) / max(1, len(trunc)),
         "reflection_words": sum(reflect) / max(1, len(reflect)),
-        "reflection_rate": sum(1 for x in reflect if x) / max(1, len(reflect)),
+        **reflection_stats(texts, right),
         "language_consistency": sum(lang) / max(1, len(lang)),
     }
     for k in pass_ks(samples):

@@ -26,8 +26,8 @@ def _traces_stage(cfg, run_dir: Path, teacher_dir: Path) -> Path:
     dc = cfg.distill
 
     def build():
-        arith = get_task("arith", **cfg.zero.task_options)
-        rows, stats = sampled_rows(arith, teacher_dir, R1_TEMPLATE, dc.traces, "r1")
+        reasoning = get_task(cfg.zero.task, **cfg.zero.task_options)
+        rows, stats = sampled_rows(reasoning, teacher_dir, R1_TEMPLATE, dc.traces, "r1")
         general = get_task("general")
         g_examples = general.examples("train", n=max(1, round(len(rows) * dc.general_ratio)), seed=dc.traces.seed)
         g_rollouts = sample_model(teacher_dir, g_examples, R1_TEMPLATE, dataclasses.replace(dc.traces, samples_per_prompt=1))

@@ -1,4 +1,4 @@
-"""Training curves as PNG: reward, held-out pass@1, response length, reflection rate, language consistency."""
+"""Training curves as PNG: reward, held-out pass@1, response length, reflection rates, language consistency."""
 
 from __future__ import annotations
 
@@ -10,8 +10,16 @@ PANELS = [
     ("eval/pass@1", "held-out pass@1 (T=0.6)"),
     ("response_len_mean", "response length (tokens)"),
     ("reflection_rate", "responses with reflection words"),
+    ("effective_reflection_rate", "responses with an effective self-correction"),
     ("language_consistency", "language consistency"),
     ("format_rate", "format rate (train)"),
+]
+
+# the reward-hacking monitor of the final stage (train/monitor.py): the proxy next to the gold it stands for
+MONITOR_PANELS = [
+    ("monitor/preference", "preference-model score (proxy)"),
+    ("monitor/general_gold", "gold accuracy of the same general samples"),
+    ("eval/pass@1", "held-out pass@1 (T=0.6)"),
 ]
 
 

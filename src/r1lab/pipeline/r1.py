@@ -21,14 +21,13 @@ from pathlib import Path
 
 from r1lab.models import load_model_and_tokenizer
 from r1lab.pipeline.progress import progress_bar
-from r1lab.pipeline.stage import run_stage
-from r1lab.pipeline.zero import EvalConfig, base_stage, zero_stage
+from r1lab.pipeline.stage import reseeded, run_stage
+from r1lab.pipeline.zero import WORLD_BUDGET, WORLD_COMPONENTS, EvalConfig, base_stage, world_rl, zero_stage
 from r1lab.rollout import NativeEngine, SamplingParams
 from r1lab.runtime import pick_device, read_jsonl, write_jsonl_atomic
 from r1lab.tasks import get_task
 from r1lab.tasks.general import general_response, preference_pairs
-from r1lab.tasks.readable import keep_sample, readable_response, rewrite_readable, split_steps, summary_line
-from r1lab.tasks.solutions import write_reasoning
+from r1lab.tasks.readable import keep_sample, rewrite_readable
 from r1lab.tasks.templates import render_prompt
 from r1lab.train.grpo import GRPOConfig
 from r1lab.train.grpo_run import run_grpo
@@ -51,7 +50,7 @@ class SampleConfig:
     samples_per_prompt: int = 4
     temperature: float = 1.0         # R1-v2 B.3.2: cold-start trajectories sampled "with a relatively high temperature of 1.0"
     top_p: float = 1.0
-    max_new_tokens: int = 160
+    max_new_tokens: int = WORLD_BUDGET
     max_per_prompt: int = 2          # distinct kept responses per prompt
     min_examples: int = 200          # topped up with world-written solutions below this (see ``world_solution``)
     # Keep each question language at least at its share of the prompts, topping up with world-written
@@ -80,18 +79,27 @@ class RejectionConfig:
 @dataclass
 class PreferenceConfig:
     rm: RewardModelConfig = field(default_factory=RewardModelConfig)
+    # On-policy pairs: the model the final stage starts from, sampled on general training prompts and
+    # judged against the gold answer (the tiny world's stand-in for the paper's DeepSeek-V3 judge), so that
+    # the reward model has seen the mistakes this policy actually makes. 0 prompts: generated pairs only.
+    onpolicy: SampleConfig = field(default_factory=lambda: SampleConfig(prompts=1000, samples_per_prompt=4,
+                                                                         temperature=1.0, max_new_tokens=32, seed=14,
+                                                                         balance_languages=False))
 
 
 def _reasoning_rl_default() -> GRPOConfig:
-    return GRPOConfig(template=R1_TEMPLATE, steps=40, lr=2e-4, seed=1,
-                      rewards={"accuracy": 1.0, "format_r1": 1.0, "language": 1.0})
+    return world_rl(template=R1_TEMPLATE, steps=40, lr=2e-4, seed=1,
+                    rewards={"accuracy": 1.0, "format_r1": 1.0, "language": 1.0})
 
 
 def _r1_default() -> GRPOConfig:
-    # R1 stage 2: "a reduced temperature of 0.7" (Nature; R1-v2 §3.2.2); prompts from all scenarios
-    return GRPOConfig(template=R1_TEMPLATE, steps=40, lr=2e-4, seed=2, temperature=0.7,
-                      task="mixture", task_options={"components": {"arith": 0.75, "general": 0.25}},
-                      rewards={"accuracy": 1.0, "format_r1": 1.0, "language": 1.0, "preference": 1.0})
+    # R1 stage 2: "a reduced temperature of 0.7" (Nature; R1-v2 §3.2.2); prompts from all scenarios, but
+    # general prompts and the preference reward only in the last part of the stage, as the paper does
+    # (its final 400 of 1,700 steps: more "may lead to reward hacking"); here the last 12 of 40 steps.
+    reasoning = {k: 0.6 * w for k, w in WORLD_COMPONENTS.items()}
+    return world_rl(template=R1_TEMPLATE, steps=40, lr=2e-4, seed=2, temperature=0.7, general_steps=12,
+                    task_options={"components": {**reasoning, "general": 0.4}},
+                    rewards={"accuracy": 1.0, "format_r1": 1.0, "language": 1.0, "preference": 1.0})
 
 
 @dataclass
@@ -105,14 +113,15 @@ class DistillConfig:
     general_ratio: float = 1 / 3
     sft: SFTConfig = field(default_factory=lambda: SFTConfig(epochs=3, lr=3e-3, warmup=5))
     # the paper's control: RL on the smallest student directly (R1-v1 Table 6), R1-Zero style
-    rl: GRPOConfig = field(default_factory=lambda: GRPOConfig(seed=3))
+    rl: GRPOConfig = field(default_factory=lambda: world_rl(seed=3))
 
 
 @dataclass
 class R1Recipe:
+    seed: int = 0                    # added to every stage's seed (not the evaluation's): seed=1 is another run
     base_model: str | None = None
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
-    zero: GRPOConfig = field(default_factory=GRPOConfig)
+    zero: GRPOConfig = field(default_factory=world_rl)
     cold_start: ColdStartConfig = field(default_factory=ColdStartConfig)
     reasoning_rl: GRPOConfig = field(default_factory=_reasoning_rl_default)
     rejection_sft: RejectionConfig = field(default_factory=RejectionConfig)
@@ -137,28 +146,19 @@ def sample_model(model_dir, examples, template: str, sc: SampleConfig):
     return engine.generate([render_prompt(template, e.prompt) for e in examples], sc.samples_per_prompt, sp)
 
 
-def world_solution(example) -> str:
-    """A readable worked solution written by the world itself (careful column arithmetic), the analogue of
-    the paper's human-written cold-start data; used only to top up a set that filtering left too small."""
-    lang = example.meta.get("lang", "en")
-    steps = example.meta["steps"]
-    reasoning, value = write_reasoning(steps, "careful", [lang] * len(steps), random.Random(0), 0.0)
-    return readable_response(split_steps(reasoning), summary_line(example, value))
-
-
-def top_up(rows: list[dict], examples, min_n: int) -> list[dict]:
+def top_up(rows: list[dict], examples, min_n: int, task) -> list[dict]:
     have = {r["id"] for r in rows}
     for ex in examples:
         if len(rows) >= min_n:
             break
         if ex.id not in have:
-            rows.append({"id": ex.id, "question": ex.prompt, "response": world_solution(ex), "source": "world",
+            rows.append({"id": ex.id, "question": ex.prompt, "response": task.solution(ex, "r1"), "source": "world",
                          "lang": ex.meta.get("lang", "en")})
     return rows
 
 
-def balance_languages(rows: list[dict], examples) -> list[dict]:
-    """Add world-written solutions (``world_solution``) for questions in under-represented languages until
+def balance_languages(rows: list[dict], examples, task) -> list[dict]:
+    """Add world-written solutions (``task.solution``) for questions in under-represented languages until
     every question language has at least its share of the prompts among the rows.
 
     The paper's cold-start data was "collected" with human post-processing for readability (R1-v1 §2.3.1;
@@ -178,7 +178,7 @@ def balance_languages(rows: list[dict], examples) -> list[dict]:
         need = round(share * total) - counts[lang]
         spare = [ex for ex in examples if ex.meta.get("lang", "en") == lang and ex.id not in have]
         for ex in spare[:max(0, need)]:
-            rows.append({"id": ex.id, "question": ex.prompt, "response": world_solution(ex), "source": "world",
+            rows.append({"id": ex.id, "question": ex.prompt, "response": task.solution(ex, "r1"), "source": "world",
                          "lang": lang})
     return rows
 
@@ -224,9 +224,9 @@ def sampled_rows(task, model_dir, template: str, sc: SampleConfig, layout: str, 
     rollouts = sample_model(model_dir, examples, template, sc)
     rows, reasons = select(task, rollouts, examples, sc, lambda t, e, v: keep_sample(t, e, v, layout), rewrite)
     n_sampled = len(rows)
-    rows = top_up(rows, examples, sc.min_examples)
+    rows = top_up(rows, examples, sc.min_examples, task)
     if sc.balance_languages:
-        rows = balance_languages(rows, examples)
+        rows = balance_languages(rows, examples, task)
     by_lang: dict[str, dict[str, int]] = {}
     for r in rows:
         slot = by_lang.setdefault(r.get("lang", "en"), {"sampled": 0, "world": 0})
@@ -251,7 +251,7 @@ def cold_start_stage(cfg: R1Recipe, run_dir: Path, zero_dir: Path, base_dir: Pat
     cs = cfg.cold_start
 
     def build():
-        task = get_task("arith", **cfg.zero.task_options)
+        task = get_task(cfg.zero.task, **cfg.zero.task_options)
         return sampled_rows(task, zero_dir, cfg.zero.template, cs.sample, "r1zero",
                             rewrite=lambda text, ex, v: rewrite_readable(text, ex, v.answer))
 
@@ -276,7 +276,7 @@ def rejection_sft_stage(cfg: R1Recipe, run_dir: Path, rl_dir: Path, base_dir: Pa
     rj = cfg.rejection_sft
 
     def build():
-        task = get_task("arith", **cfg.zero.task_options)
+        task = get_task(cfg.zero.task, **cfg.zero.task_options)
         rows, stats = sampled_rows(task, rl_dir, R1_TEMPLATE, rj.sample, "r1")
         n_general = round(len(rows) * rj.general_ratio)
         for ex in get_task("general").examples("train", n=n_general, seed=rj.sample.seed):
@@ -293,16 +293,40 @@ def rejection_sft_stage(cfg: R1Recipe, run_dir: Path, rl_dir: Path, base_dir: Pa
     return Path(run_stage(run_dir, "rejection_sft", work, rj)["model"])
 
 
+def onpolicy_pairs(model_dir, sc: SampleConfig) -> list[dict]:
+    """Preference pairs from the policy's own answers to general training prompts: for each prompt, every
+    wrong sample is paired with a right one (a sampled right answer when there is one, else the reference)."""
+    task = get_task("general")
+    examples = task.examples("train", n=sc.prompts, seed=sc.seed)
+    by_prompt: dict[int, list] = {}
+    for r in sample_model(model_dir, examples, R1_TEMPLATE, sc):
+        by_prompt.setdefault(r.prompt_index, []).append(r)
+    pairs = []
+    for i, group in sorted(by_prompt.items()):
+        ex = examples[i]
+        right = [r.text.strip() for r in group if task.verify(r.text, ex).correct]
+        for j, r in enumerate(g for g in group if not task.verify(g.text, ex).correct):
+            chosen = right[j % len(right)] if right else general_response(str(ex.reference))
+            pairs.append({"prompt": ex.prompt, "chosen": chosen, "rejected": r.text.strip(), "why": "onpolicy"})
+    return pairs
+
+
 def reward_model_stage(cfg: R1Recipe, run_dir: Path, init_dir: Path) -> dict:
     rm = cfg.preference.rm
 
+    def build():
+        pairs = onpolicy_pairs(init_dir, cfg.preference.onpolicy)
+        return pairs, {"onpolicy_pairs": len(pairs)}
+
     def work(d: Path) -> dict:
-        train = preference_pairs(rm.train_pairs, "train", seed=rm.seed)
+        onpolicy = cached_rows(d / "data.jsonl", build) if cfg.preference.onpolicy.prompts > 0 else []
+        train = preference_pairs(rm.train_pairs, "train", seed=rm.seed) + onpolicy
+        random.Random(rm.seed).shuffle(train)
         test = preference_pairs(rm.test_pairs, "test", seed=rm.seed)
         steps = rm.epochs * ((len(train) + rm.batch_size - 1) // rm.batch_size)
         with progress_bar("reward_model", steps) as bar:
             info = train_reward_model(rm, init_dir, train, test, d, progress=bar)
-        return {"model": str(d / "model"), **info}
+        return {"model": str(d / "model"), "onpolicy_pairs": len(onpolicy), **info}
 
     return run_stage(run_dir, "reward_model", work, cfg.preference)
 
@@ -319,6 +343,7 @@ def run_r1(cfg: R1Recipe, run_dir: str | Path) -> dict:
     from r1lab.pipeline.distill import distill_stage
     from r1lab.pipeline.report import report_stage
 
+    cfg = reseeded(cfg, cfg.seed)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     base = base_stage(cfg, run_dir)

@@ -1,17 +1,21 @@
 """The paper-style report: every checkpoint evaluated with R1's protocol on held-out problems.
 
-Writes ``report.md`` (one row per stage, as in R1's per-stage and distillation tables), ``summary.json``
-with the same numbers and the three findings, and ``curves.png`` for the RL stages.
+Each row is evaluated on the standard held-out split and on a hard one (longer chains than most training
+problems), general prompts for the rows taught them, and R1 also with few-shot prompts. Writes
+``report.md`` (one row per stage, as in R1's per-stage and distillation tables), ``summary.json`` with the
+same numbers and the findings (``findings.py``), and ``curves.png`` for the RL stages.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
-from r1lab.pipeline.plots import plot_curves, read_metrics
+from r1lab.pipeline.findings import NAMES, findings
+from r1lab.pipeline.plots import MONITOR_PANELS, plot_curves, read_metrics
 from r1lab.pipeline.stage import cached_json
-from r1lab.pipeline.zero import evaluate_model, headline
+from r1lab.pipeline.zero import evaluate_model, first_aha, headline
 from r1lab.runtime import atomic_write_json, atomic_write_text, print0
 
 LABELS = {
@@ -21,6 +25,9 @@ LABELS = {
 }
 RL_CURVES = {"zero": "R1-Zero", "reasoning_rl": "reasoning RL", "reasoning_rl_no_lc": "reasoning RL, no LC reward",
              "r1": "R1"}
+ROW_KEYS = ("pass@1", "pass@1_stderr", "pass@1_hard", "pass@1_hard_stderr", "reflection_rate",
+            "effective_reflection_rate", "reflection_accuracy", "no_reflection_accuracy", "mean_response_tokens",
+            "language_consistency", "general_accuracy", "general_accuracy_stderr", "format_rate")
 
 
 def _label(key: str) -> str:
@@ -31,40 +38,42 @@ def _label(key: str) -> str:
     return LABELS.get(key, key)
 
 
-def evaluate_rows(cfg, run_dir: Path, models: dict) -> dict:
+def evaluate_rows(cfg, run_dir: Path, models: dict) -> tuple[dict, dict]:
+    """Every model on every split it is read on. Returns (rows, {(model, split): full evaluation})."""
     ev, z = cfg.eval, cfg.zero
-    rows = {}
+    rows, evals = {}, {}
     for key, (model_dir, template) in models.items():
         fmt = "r1zero" if template == "r1zero" else "r1"
-        print0(f"[report] evaluating {key}")
-        res = cached_json(run_dir / key / "eval.json", lambda: evaluate_model(
-            model_dir, z.task, z.task_options, template, ev, z.language, keep_responses=True, format=fmt))
+
+        def run(name: str, **kw):
+            print0(f"[report] evaluating {key}{'' if name == 'eval' else ' (' + name.split('_', 1)[1] + ')'}")
+            return cached_json(run_dir / key / f"{name}.json", lambda: evaluate_model(
+                model_dir, kw.pop("task", z.task), kw.pop("options", z.task_options), template, ev,
+                kw.pop("language", z.language), format=fmt, **kw))
+
+        res = run("eval")
+        evals[(key, "standard")] = res
         row = headline(res)
+        if ev.hard:
+            hard = run("eval_hard", options={**z.task_options, **ev.hard}, examples=ev.hard_examples)
+            evals[(key, "hard")] = hard
+            row.update({"pass@1_hard": hard["pass@1"], "pass@1_hard_stderr": hard["pass@1_stderr"],
+                        "mean_response_tokens_hard": hard["mean_response_tokens"],
+                        "truncated_rate_hard": hard["truncated_rate"]})
         if template != "r1zero":
-            gen = cached_json(run_dir / key / "eval_general.json", lambda: evaluate_model(
-                model_dir, "general", {}, template, ev, keep_responses=False, format=fmt, examples=100))
-            row["general_accuracy"] = gen["pass@1"]
+            gen = run("eval_general", task="general", options={}, language="en", keep_responses=False,
+                      examples=ev.general_examples)
+            evals[(key, "general")] = gen
+            row["general_accuracy"], row["general_accuracy_stderr"] = gen["pass@1"], gen["pass@1_stderr"]
+        if key == "r1" and ev.fewshot > 0:
+            shot = run(f"eval_{ev.fewshot}shot", shots=ev.fewshot)
+            evals[(key, f"{ev.fewshot}-shot")] = shot
+            row[f"pass@1_{ev.fewshot}shot"] = shot["pass@1"]
         row["template"] = template
         rows[key] = row
-    return rows
-
-
-def findings(rows: dict) -> dict:
-    out = {}
-    if "zero" in rows and "reasoning_rl" in rows:
-        a, b = rows["zero"]["language_consistency"], rows["reasoning_rl"]["language_consistency"]
-        out["language_reward_raises_consistency"] = {"zero": a, "reasoning_rl": b, "holds": b > a}
-        if "reasoning_rl_no_lc" in rows:  # the ablation: same start, no language reward
-            out["language_reward_raises_consistency"]["reasoning_rl_no_lc"] = rows["reasoning_rl_no_lc"]["language_consistency"]
-    if "zero" in rows and "r1" in rows:
-        a, b = rows["zero"]["pass@1"], rows["r1"]["pass@1"]
-        out["r1_pass@1_at_least_zero"] = {"zero": a, "r1": b, "holds": b >= a}
-    students = sorted((k for k in rows if k.startswith("student_")), key=lambda k: float(k.split("_")[1].rstrip("m")))
-    rl_only = [k for k in rows if k.startswith("rl_only_")]
-    if students and rl_only:
-        s, r = rows[students[0]]["pass@1"], rows[rl_only[0]]["pass@1"]
-        out["distillation_beats_rl_on_small_student"] = {students[0]: s, rl_only[0]: r, "holds": s > r}
-    return out
+    if ev.fewshot > 0 and ("r1", f"{ev.fewshot}-shot") in evals:
+        evals[("r1", "3-shot")] = evals[("r1", f"{ev.fewshot}-shot")]
+    return rows, evals
 
 
 def _fmt(x, pct=True):
@@ -73,33 +82,48 @@ def _fmt(x, pct=True):
     return f"{100 * x:.1f}" if pct else f"{x:.1f}"
 
 
-def render_markdown(rows: dict, facts: dict, rm: dict, k: int, ev, seconds: dict) -> str:
+def _pm(r: dict, key: str) -> str:
+    return f"{_fmt(r.get(key))} ± {_fmt(r.get(key + '_stderr'))}" if r.get(key) is not None else "—"
+
+
+def render_markdown(rows: dict, facts: dict, rm: dict, k: int, ev, seconds: dict, aha: dict | None,
+                    monitor: dict | None) -> str:
+    hard = ", ".join(f"{a}={b}" for a, b in (ev.hard or {}).items())
     lines = [
         "# r1lab report: the DeepSeek-R1 recipe on the tiny reasoning world", "",
-        f"Held-out arithmetic chains: {ev.examples} problems, k={k} samples each, temperature {ev.temperature}, "
+        f"Held-out problems of the tiny world (arithmetic chains and reach-a-target searches): {ev.examples} "
+        f"problems, k={k} samples each, temperature {ev.temperature}, "
         f"top-p {ev.top_p} (R1's protocol). pass@1 = mean correctness over the k samples (± standard error "
-        f"over problems); cons@{k} = majority vote. Format rate checks the layout each model was trained "
-        "for: `<think>…</think> <answer>…</answer>` for rows prompted with the R1-Zero template, "
-        "the readable `<think>…</think> summary` for the others. Language consistency is the share "
-        "of reasoning words in the question's language. General = exact-match accuracy on held-out "
-        "general (non-reasoning) prompts, for models that were taught them.", "",
-        f"| model | pass@1 | cons@{k} | pass@{k} | mean length (tokens) | language consistency | format rate | general |",
-        "|---|---|---|---|---|---|---|---|",
+        f"over problems); hard = {ev.hard_examples} held-out problems of the hard split ({hard or 'not evaluated'}). "
+        f"cons@{k} = majority vote. Reflection = responses with a reflection word; effective = responses in "
+        "which a written value was flagged and replaced by the right one. Language consistency is the share "
+        "of reasoning words in the question's language. General = exact-match accuracy on "
+        f"{ev.general_examples} held-out general (non-reasoning) prompts, for models that were taught them.", "",
+        f"| model | pass@1 | pass@1 hard | cons@{k} | pass@{k} | length (tokens) | reflection | effective reflection "
+        "| language consistency | format | general |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, r in rows.items():
         lines.append(
-            f"| {_label(key)} | {_fmt(r['pass@1'])} ± {_fmt(r['pass@1_stderr'])} | {_fmt(r.get(f'cons@{k}'))} | "
-            f"{_fmt(r.get(f'pass@{k}'))} | {_fmt(r['mean_response_tokens'], pct=False)} | "
-            f"{_fmt(r['language_consistency'])} | {_fmt(r['format_rate'])} | {_fmt(r.get('general_accuracy'))} |")
+            f"| {_label(key)} | {_pm(r, 'pass@1')} | {_pm(r, 'pass@1_hard')} | {_fmt(r.get(f'cons@{k}'))} | "
+            f"{_fmt(r.get(f'pass@{k}'))} | {_fmt(r['mean_response_tokens'], pct=False)} | {_fmt(r.get('reflection_rate'))} | "
+            f"{_fmt(r.get('effective_reflection_rate'))} | {_fmt(r['language_consistency'])} | {_fmt(r['format_rate'])} | "
+            f"{_pm(r, 'general_accuracy')} |")
     lines += ["", "## Findings", ""]
-    names = {"language_reward_raises_consistency": "The language-consistency reward raises language consistency "
-                                                    "of reasoning RL above R1-Zero's",
-             "r1_pass@1_at_least_zero": "R1's pass@1 is at least R1-Zero's",
-             "distillation_beats_rl_on_small_student": "The smallest distilled student beats RL on the same "
-                                                       "student (R1-v1 Table 6)"}
     for key, f in facts.items():
-        nums = ", ".join(f"{k_}: {_fmt(v)}" for k_, v in f.items() if k_ != "holds")
-        lines.append(f"- {names[key]}: **{'holds' if f['holds'] else 'does not hold'}** ({nums}).")
+        nums = ", ".join(f"{k_}: {_fmt(v, pct='length' not in k_) if isinstance(v, float) else v}"
+                         for k_, v in f.items() if k_ != "holds" and v is not None)
+        lines.append(f"- {NAMES.get(key, key)}: **{'holds' if f['holds'] else 'does not hold'}** ({nums}).")
+    if aha:
+        lines += ["", f"## The aha moment: R1-Zero's first logged self-correction (training step {aha['step']})", "",
+                  f"Question: {aha['prompt']} (answer {aha['reference']})", "", "```", aha["response"].strip(), "```"]
+    if monitor:
+        lines += ["", "## Reward-hacking monitor (R1's final stage)", "",
+                  f"Preference score vs gold accuracy of the same general samples, per step: first "
+                  f"{monitor['steps']} steps with general prompts at step {monitor['first_step']}. "
+                  + (f"**Warning: the preference score rose while gold accuracy fell** ({monitor['warning']})."
+                     if monitor.get("warning") else "No step showed the preference score rising while gold "
+                     "accuracy fell.")]
     if rm:
         lines += ["", f"Preference reward model: held-out pair accuracy {_fmt(rm.get('heldout_accuracy'))}% "
                       f"({rm.get('test_pairs')} pairs; {_fmt(rm.get('heldout_accuracy_before'))}% before training)."]
@@ -110,8 +134,6 @@ def render_markdown(rows: dict, facts: dict, rm: dict, k: int, ev, seconds: dict
 
 
 def stage_seconds(run_dir: Path, keys) -> dict:
-    import json
-
     out = {}
     for key in keys:
         done = run_dir / key / "DONE"
@@ -122,23 +144,46 @@ def stage_seconds(run_dir: Path, keys) -> dict:
     return out
 
 
+def monitor_summary(metrics: list[dict]) -> dict | None:
+    """What the final stage's reward-hacking monitor saw: the steps with general prompts and any warning."""
+    pts = [r for r in metrics if "monitor/preference" in r]
+    if not pts:
+        return None
+    flagged = [r for r in pts if r.get("monitor/hacking")]
+    return {"steps": len(pts), "first_step": pts[0]["step"],
+            "preference_first": pts[0]["monitor/preference"], "preference_last": pts[-1]["monitor/preference"],
+            "gold_first": pts[0]["monitor/general_gold"], "gold_last": pts[-1]["monitor/general_gold"],
+            "warning": f"first at step {flagged[0]['step']}" if flagged else None}
+
+
 def report_stage(cfg, run_dir: Path, models: dict, rm: dict) -> dict:
     t0 = time.time()
-    rows = evaluate_rows(cfg, run_dir, models)
-    facts = findings(rows)
+    rows, evals = evaluate_rows(cfg, run_dir, models)
+    facts = findings(rows, evals)
     k = cfg.eval.samples
     seconds = stage_seconds(run_dir, ["base", "zero", "cold_start", "reasoning_rl", "reasoning_rl_no_lc",
                                       "rejection_sft", "reward_model",
                                       "r1", *[m for m in models if m.startswith(("student_", "rl_only_"))]])
-    summary = {"rows": rows, "findings": facts, "reward_model": {k_: rm.get(k_) for k_ in
-               ("heldout_accuracy", "heldout_accuracy_before", "test_pairs", "train_pairs")},
+    aha = first_aha(run_dir / "zero")
+    r1_metrics = read_metrics(run_dir / "r1" / "metrics.jsonl")
+    monitor = monitor_summary(r1_metrics)
+    summary = {"rows": {key: {**{k_: r.get(k_) for k_ in ROW_KEYS}, **r} for key, r in rows.items()},
+               "findings": facts, "aha_excerpt": aha, "reward_hacking_monitor": monitor,
+               "reward_model": {k_: rm.get(k_) for k_ in
+                                ("heldout_accuracy", "heldout_accuracy_before", "test_pairs", "train_pairs",
+                                 "onpolicy_pairs")},
                "protocol": {"examples": cfg.eval.examples, "samples": k, "temperature": cfg.eval.temperature,
-                            "top_p": cfg.eval.top_p}, "stage_seconds": seconds, "report_seconds": time.time() - t0}
+                            "top_p": cfg.eval.top_p, "hard": cfg.eval.hard, "hard_examples": cfg.eval.hard_examples,
+                            "general_examples": cfg.eval.general_examples, "fewshot": cfg.eval.fewshot},
+               "stage_seconds": seconds, "report_seconds": time.time() - t0}
     atomic_write_json(run_dir / "summary.json", summary)
     series = {label: read_metrics(run_dir / key / "metrics.jsonl") for key, label in RL_CURVES.items()}
     for key in models:
         if key.startswith("rl_only_"):
             series[_label(key)] = read_metrics(run_dir / key / "metrics.jsonl")
     plot_curves({k_: v for k_, v in series.items() if v}, run_dir / "curves.png", title="R1 recipe on the tiny world")
-    atomic_write_text(run_dir / "report.md", render_markdown(rows, facts, rm, k, cfg.eval, seconds))
+    if monitor:
+        plot_curves({"R1 (final stage)": r1_metrics}, run_dir / "reward_hacking.png", panels=MONITOR_PANELS,
+                    title="Final stage: preference score (proxy) vs gold accuracy of the same general samples")
+    atomic_write_text(run_dir / "report.md", render_markdown(rows, facts, rm, k, cfg.eval, seconds, aha, monitor))
     return summary

@@ -64,6 +64,25 @@ def config_changes(d: str | Path, cfg) -> list[str]:
     return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
 
 
+def reseeded(cfg, offset: int, skip: tuple[str, ...] = ("eval",)):
+    """A copy of a recipe with ``offset`` added to every ``seed`` field of every stage, so that
+    ``seed=S`` reruns the whole recipe with other random draws (the pretraining data and initialisation,
+    sampling, minibatch order...). Fields named in ``skip`` keep theirs: the evaluation problems stay the
+    same, so runs of different seeds are compared on the same held-out set."""
+    if not offset:
+        return cfg
+    changes = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name in skip:
+            continue
+        if f.name == "seed" and isinstance(value, int):
+            changes[f.name] = value + offset
+        elif dataclasses.is_dataclass(value):
+            changes[f.name] = reseeded(value, offset, ())
+    return dataclasses.replace(cfg, **changes)
+
+
 def cached_json(path: str | Path, compute):
     """Return the JSON at ``path``, computing and writing it (atomically) first if it is absent."""
     p = Path(path)

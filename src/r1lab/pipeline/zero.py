@@ -14,17 +14,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from r1lab.eval.evaluate import EvalSettings, evaluate
+from r1lab.eval.fewshot import fewshot_prompts
 from r1lab.models import load_model_and_tokenizer
+from r1lab.pipeline.findings import aha
 from r1lab.pipeline.plots import plot_curves, read_metrics
 from r1lab.pipeline.progress import progress_bar
-from r1lab.pipeline.stage import cached_json, run_stage, stage_dir
+from r1lab.pipeline.stage import cached_json, reseeded, run_stage, stage_dir
 from r1lab.rollout import NativeEngine
 from r1lab.runtime import atomic_write_json, pick_device, print0
 from r1lab.tasks import get_task
-from r1lab.tasks.templates import render_prompt
 from r1lab.train.grpo import GRPOConfig
 from r1lab.train.grpo_run import run_grpo
 from r1lab.train.pretrain import PretrainConfig, pretrain
+
+
+# The tiny world's reasoning problems: arithmetic chains (tasks/arithmetic.py) and reach-a-target
+# searches (tasks/target.py), half each; every recipe trains and evaluates on the mix.
+WORLD_COMPONENTS = {"arith": 0.5, "target": 0.5}
+WORLD_BUDGET = 256                   # new tokens a response may take, in training and in sampling SFT sets
+
+
+def world_rl(**overrides) -> GRPOConfig:
+    """GRPO on the tiny world's problems (R1-Zero's settings unless overridden)."""
+    return GRPOConfig(**{"task": "mixture", "task_options": {"components": dict(WORLD_COMPONENTS)},
+                         "max_new_tokens": WORLD_BUDGET, **overrides})
 
 
 @dataclass
@@ -33,17 +46,25 @@ class EvalConfig:
     samples: int = 16
     temperature: float = 0.6
     top_p: float = 0.95
-    max_new_tokens: int = 160
+    max_new_tokens: int = 320        # above the training budget: the hard split's answers are longer
     seed: int = 1234
     device: str = "auto"
     max_batch: int = 512
+    # the hard held-out split: the task's options with these overrides (longer chains and one more number
+    # to combine than any training problem); evaluated next to the standard split for every row ({} to skip)
+    hard: dict = field(default_factory=lambda: {"options": {"arith": {"min_ops": 4, "max_ops": 5},
+                                                            "target": {"n_numbers": 4}}})
+    hard_examples: int = 200
+    general_examples: int = 300      # held-out general prompts, for rows taught them
+    fewshot: int = 3                 # R1 also evaluated with this many solved examples in the prompt (0: not)
 
 
 @dataclass
 class ZeroRecipe:
+    seed: int = 0                    # added to every stage's seed (not the evaluation's): seed=1 is another run
     base_model: str | None = None    # an existing HF model directory to start from instead of pretraining
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
-    zero: GRPOConfig = field(default_factory=GRPOConfig)
+    zero: GRPOConfig = field(default_factory=world_rl)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
@@ -75,8 +96,9 @@ def zero_stage(cfg, run_dir: Path, base_dir: Path, name: str = "zero") -> Path:
 
 def evaluate_model(model_dir: str | Path, task_name: str, task_options: dict, template: str, ev: EvalConfig,
                    language: str = "en", keep_responses: bool = True, format: str = "r1zero",
-                   examples: int | None = None) -> dict:
-    """The paper's protocol on the task's held-out split: ``ev.samples`` samples per problem."""
+                   examples: int | None = None, shots: int = 0) -> dict:
+    """The paper's protocol on the task's held-out split: ``ev.samples`` samples per problem
+    (after ``shots`` solved training examples in the prompt when asked)."""
     device = pick_device(ev.device)
     model, tok = load_model_and_tokenizer(model_dir, device)
     task = get_task(task_name, **task_options)
@@ -84,8 +106,15 @@ def evaluate_model(model_dir: str | Path, task_name: str, task_options: dict, te
     engine = NativeEngine(model, tok, device=device, max_batch=ev.max_batch)
     settings = EvalSettings(samples=ev.samples, temperature=ev.temperature, top_p=ev.top_p,
                             max_new_tokens=ev.max_new_tokens, seed=ev.seed, language=language, format=format)
-    return evaluate(engine, task, exs, [render_prompt(template, e.prompt) for e in exs], settings,
-                    keep_responses=keep_responses)
+    prompts = fewshot_prompts(tok, task, [e.prompt for e in exs], template, shots, ev.seed, layout=format)
+    return evaluate(engine, task, exs, prompts, settings, keep_responses=keep_responses)
+
+
+def first_aha(stage: Path) -> dict | None:
+    """The first self-correction logged in an RL stage's ``samples.jsonl`` (a response in which a wrong
+    written value was flagged and replaced by the right one, with a right final answer), or None."""
+    rows = read_metrics(stage / "samples.jsonl")
+    return next((r for r in rows if r.get("kind") == "self_correction"), None)
 
 
 def headline(ev: dict) -> dict:
@@ -94,6 +123,7 @@ def headline(ev: dict) -> dict:
 
 
 def run_zero(cfg: ZeroRecipe, run_dir: str | Path) -> dict:
+    cfg = reseeded(cfg, cfg.seed)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -109,14 +139,23 @@ def run_zero(cfg: ZeroRecipe, run_dir: str | Path) -> dict:
                              lambda: evaluate_model(zdir / "model", z.task, z.task_options, z.template, cfg.eval, z.language))
     k = cfg.eval.samples
     keys = ["pass@1", "pass@1_stderr", f"pass@{k}", f"cons@{k}", "format_rate", "mean_response_tokens",
-            "reflection_rate", "language_consistency", "truncated_rate"]
+            "reflection_rate", "effective_reflection_rate", "reflection_accuracy", "no_reflection_accuracy",
+            "language_consistency", "truncated_rate"]
     summary = {
         "base": {key: base_eval.get(key) for key in keys},
         "final": {key: final_eval.get(key) for key in keys},
         "protocol": {"examples": cfg.eval.examples, "samples": k, "temperature": cfg.eval.temperature,
-                     "top_p": cfg.eval.top_p, "task": z.task, "template": z.template},
-        "seconds": time.time() - t0,
+                     "top_p": cfg.eval.top_p, "task": z.task, "template": z.template, "hard": cfg.eval.hard},
     }
+    if cfg.eval.hard:
+        for part, d, m in (("base", stage_dir(run_dir, "base"), base_dir), ("final", zdir, zdir / "model")):
+            hard = cached_json(d / "eval_hard.json", lambda: evaluate_model(
+                m, z.task, {**z.task_options, **cfg.eval.hard}, z.template, cfg.eval, z.language,
+                examples=cfg.eval.hard_examples))
+            summary[part].update({"pass@1_hard": hard["pass@1"], "pass@1_hard_stderr": hard["pass@1_stderr"]})
+    summary["aha_reflection_grows"] = aha({"base": summary["base"], "zero": summary["final"]})
+    summary["aha_excerpt"] = first_aha(zdir)
+    summary["seconds"] = time.time() - t0
     summary["gain_pass@1"] = summary["final"]["pass@1"] - summary["base"]["pass@1"]
     summary[f"final_pass@1_over_base_pass@{k}"] = summary["final"]["pass@1"] / max(1e-9, summary["base"][f"pass@{k}"])
     atomic_write_json(run_dir / "summary.json", summary)

@@ -54,10 +54,14 @@ class ArithmeticTask:
 
     def __init__(self, min_ops: int = 2, max_ops: int = 3, max_operand: int = 99, max_multiplier: int = 9,
                  max_value: int = 999, test_fraction: float = 0.1, op_weights: tuple[float, ...] = (0.4, 0.35, 0.25),
-                 question_langs: dict[str, float] | None = None):
+                 question_langs: dict[str, float] | None = None, ops_weights: tuple[float, ...] | None = None):
         if not 1 <= min_ops <= max_ops:
             raise ValueError(f"need 1 <= min_ops <= max_ops, got {min_ops}, {max_ops}")
         self.min_ops, self.max_ops = min_ops, max_ops
+        # how often each chain length min_ops..max_ops is drawn (uniform when None)
+        self.ops_weights = tuple(ops_weights) if ops_weights is not None else (1.0,) * (max_ops - min_ops + 1)
+        if len(self.ops_weights) != max_ops - min_ops + 1 or min(self.ops_weights) < 0 or not sum(self.ops_weights) > 0:
+            raise ValueError(f"ops_weights: one non-negative weight per chain length {min_ops}..{max_ops}, got {ops_weights}")
         self.max_operand, self.max_multiplier, self.max_value = max_operand, max_multiplier, max_value
         self.test_fraction = test_fraction
         self.op_weights = tuple(op_weights)
@@ -84,7 +88,7 @@ class ArithmeticTask:
     def sample(self, rng: random.Random) -> Example:
         """One problem, either split (callers filter by ``meta['split']``)."""
         first = rng.randint(10, min(99, self.max_value))
-        n_ops = rng.randint(self.min_ops, self.max_ops)
+        n_ops = rng.choices(range(self.min_ops, self.max_ops + 1), weights=self.ops_weights)[0]
         ops, steps, cur = [], [], first
         for _ in range(n_ops):
             op, b = self._next(rng, cur)
@@ -105,6 +109,12 @@ class ArithmeticTask:
 
     def examples(self, split: str, n: int | None = None, seed: int = 0) -> list[Example]:
         return draw_split(self.sample, split, n, f"arith:{split}:{seed}")
+
+    def solution(self, example: Example, layout: str = "r1") -> str:
+        """The world's own worked solution (careful column arithmetic) in the "r1" or "r1zero" layout."""
+        from r1lab.tasks.readable import world_solution
+
+        return world_solution(example, layout)
 
     # -- verification -----------------------------------------------------------------------------------
     def verify(self, response: str, example: Example) -> Verdict:

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 
 from r1lab.tasks.arithmetic import ArithmeticTask
 from r1lab.tasks.languages import LEXICON
+from r1lab.tasks.search import write_search
 from r1lab.tasks.solutions import write_reasoning
+from r1lab.tasks.target import TargetTask
 from r1lab.tasks.templates import render_prompt
 
 
@@ -24,12 +26,18 @@ from r1lab.tasks.templates import render_prompt
 class CorpusMix:
     """Probabilities of each choice a document makes (each dict is normalised when drawn)."""
 
-    styles: dict[str, float] = field(default_factory=lambda: {"direct": 0.3, "quick": 0.35, "checked": 0.15, "careful": 0.2})
+    styles: dict[str, float] = field(default_factory=lambda: {"direct": 0.3, "quick": 0.45, "careful": 0.25})
     # reasoning language relative to the question's: the same, the other one, or a switch midway
     langs: dict[str, float] = field(default_factory=lambda: {"same": 0.7, "other": 0.15, "mixed": 0.15})
     prompts: dict[str, float] = field(default_factory=lambda: {"r1zero": 0.4, "qa": 0.3, "bare": 0.3})
     tagged: float = 0.5          # share of responses in the <think>/<answer> layout
     slip_rate: float = 0.25      # per-operation slip probability in quick and checked solutions
+    # share of documents of each problem family: arithmetic chains, and reach-a-target (target.py)
+    tasks: dict[str, float] = field(default_factory=lambda: {"arith": 0.5, "target": 0.5})
+    # reach-a-target writers (search.py): the answer alone, one combination, or a search that checks each
+    search_styles: dict[str, float] = field(default_factory=lambda: {"direct": 0.3, "guess": 0.55, "search": 0.15})
+    intuition: float = 0.3       # how often a writer's first combination is the right one
+    task_options: dict = field(default_factory=dict)  # {"arith": {...}, "target": {...}}: the problems' knobs
 
 
 def _draw(rng: random.Random, probs: dict[str, float]) -> str:
@@ -80,10 +88,33 @@ def arithmetic_document(task: ArithmeticTask, rng: random.Random, mix: CorpusMix
             "question_lang": ex.meta["lang"], "correct": final == ex.reference}
 
 
-def documents(n: int, seed: int, mix: CorpusMix | None = None, task: ArithmeticTask | None = None):
+def target_document(task: TargetTask, rng: random.Random, mix: CorpusMix) -> dict:
+    """One reach-a-target document from the train split (same keys as ``arithmetic_document``)."""
+    while True:
+        ex = task.sample(rng)
+        if ex.meta["split"] == "train":
+            break
+    style = _draw(rng, mix.search_styles)
+    lang = _draw(rng, mix.langs)
+    step_langs = _step_langs(rng, lang, ex.meta["lang"], 4)
+    reasoning, answer = write_search(ex.meta["nums"], ex.meta["ops"], ex.reference, style, step_langs, rng,
+                                     mix.intuition)
+    tagged = rng.random() < mix.tagged
+    response = format_response(reasoning, answer, tagged, step_langs[0], step_langs[-1])
+    prompt = render_prompt(_draw(rng, mix.prompts), ex.prompt)
+    return {"prompt": prompt, "response": response, "style": style, "lang": lang, "tagged": tagged,
+            "question_lang": ex.meta["lang"], "correct": task.verify(response, ex).correct}
+
+
+def documents(n: int, seed: int, mix: CorpusMix | None = None, task: ArithmeticTask | None = None,
+              target_task: TargetTask | None = None):
     """Yield ``n`` documents, deterministic for ``seed``."""
     mix = mix or CorpusMix()
-    task = task or ArithmeticTask()
+    task = task or ArithmeticTask(**mix.task_options.get("arith", {}))
+    target_task = target_task or TargetTask(**mix.task_options.get("target", {}))
     rng = random.Random(f"corpus:{seed}")
     for _ in range(n):
-        yield arithmetic_document(task, rng, mix)
+        if _draw(rng, mix.tasks) == "target":
+            yield target_document(target_task, rng, mix)
+        else:
+            yield arithmetic_document(task, rng, mix)

@@ -14,13 +14,13 @@ LEXICON: dict[str, dict[str, str]] = {
         "units": "units", "tens": "tens", "hundreds": "hundreds", "carry": "carry", "borrow": "borrow",
         "so": "so", "check": "check", "ok": "ok", "not": "not", "wait": "wait", "is": "is",
         "answer_is": "The answer is", "lets": "Let me work it out.", "first": "first", "then": "then",
-        "try": "try", "no": "no", "yes": "yes", "found": "found it", "left": "left", "step": "Step",
+        "try": "try", "no": "no", "yes": "yes", "found": "found it", "left": "left", "step": "Step", "vs": "vs",
     },
     "es": {
         "units": "unidades", "tens": "decenas", "hundreds": "centenas", "carry": "llevo", "borrow": "presto",
         "so": "entonces", "check": "compruebo", "ok": "bien", "not": "no", "wait": "espera", "is": "es",
         "answer_is": "La respuesta es", "lets": "Vamos a resolverlo.", "first": "primero", "then": "luego",
-        "try": "pruebo", "no": "falla", "yes": "sirve", "found": "encontrado", "left": "queda", "step": "Paso",
+        "try": "pruebo", "no": "falla", "yes": "sirve", "found": "encontrado", "left": "queda", "step": "Paso", "vs": "vs",
     },
 }
 

@@ -7,6 +7,7 @@ the question's language, in the R1 layout ``<think>\\n…\\n</think>\\n<summary>
 
 from __future__ import annotations
 
+import random
 import re
 from collections import Counter
 
@@ -14,6 +15,7 @@ from r1lab.rewards.behaviour import language_consistency
 from r1lab.rewards.format import is_r1_format, is_r1zero_format, reasoning_of
 from r1lab.tasks.base import Example
 from r1lab.tasks.languages import LEXICON
+from r1lab.tasks.solutions import write_reasoning
 
 # A careful step ends with its result: "so 47+38=85." (English) or "entonces 47+38=85." (Spanish).
 _STEP_END = re.compile(r"(?:\b(?:so|entonces) [^.]*=[^.]*\.)")
@@ -51,6 +53,18 @@ def summary_line(example: Example, value) -> str:
 
 def readable_response(steps: list[str], summary: str) -> str:
     return f"<think> {' '.join(steps)} </think> {summary}"
+
+
+def world_solution(example: Example, layout: str = "r1") -> str:
+    """A worked solution written by the world itself (careful column arithmetic, exact quotients) in the
+    readable R1 layout (``layout="r1"``) or R1-Zero's (``"r1zero"``). The analogue of human-written data:
+    it tops up cold-start sets that filtering left short, and it is the solved example of few-shot prompts."""
+    lang = example.meta.get("lang", "en")
+    steps = example.meta["steps"]
+    reasoning, value = write_reasoning(steps, "careful", [lang] * len(steps), random.Random(0), 0.0)
+    if layout == "r1zero":
+        return f"<think> {' '.join(split_steps(reasoning))} </think> <answer> {value} </answer>"
+    return readable_response(split_steps(reasoning), summary_line(example, value))
 
 
 def rewrite_readable(response: str, example: Example, answer) -> str:

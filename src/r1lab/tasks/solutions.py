@@ -1,13 +1,14 @@
-"""Worked solutions of arithmetic chains in four styles, for the pretraining corpus of the tiny world.
+"""Worked solutions of arithmetic chains in three styles, for the pretraining corpus of the tiny world.
 
 - ``careful``: column arithmetic, digit by digit, with carries and borrows (long, reliable);
 - ``quick``: one line per operation, with slips copied from sloppy human work (short, error-prone);
-- ``checked``: quick lines, each followed by a check that catches slips and corrects them
-  ("wait, 47+38 is 85, not 86"): the reflective behaviour R1-Zero is reported to grow;
 - ``direct``: the answer without reasoning (the base model can rarely compute it in one shot).
 
 The mix of styles is what makes the base model's pass@1 low and its pass@16 high: RL only has to
-shift probability toward the styles that end in correct answers.
+shift probability toward the styles that end in correct answers. (Checking one's work lives in the
+reach-a-target problems, ``search.py``: in a chain, careful column arithmetic is already reliable, so a
+check cannot pay for its tokens, and a first version of this world that had checked chains saw RL drop
+them.)
 """
 
 from __future__ import annotations
@@ -72,23 +73,11 @@ def slip(c: int, rng: random.Random, floor: int = 0) -> int:
     return rng.choice(options) if options else c + 1
 
 
-def _check(a: int, op: str, b: int, written: int, L: dict) -> tuple[str, bool]:
-    """Re-derive one operation another way: + by subtracting back, - by adding back, * by commuting."""
-    if op == "+":
-        back = written - b
-        return f"{L['check']} {written}-{b}={back}", back == a
-    if op == "-":
-        back = written + b
-        return f"{L['check']} {written}+{b}={back}", back == a
-    prod = b * a
-    return f"{L['check']} {b}*{a}={prod}", prod == written
-
-
 def write_reasoning(steps: list, style: str, langs: list[str], rng: random.Random, slip_rate: float) -> tuple[str, int]:
     """The reasoning text for ``steps`` [(a, op, b, c)] and the final value it arrives at.
 
     ``langs[i]`` is the surface language of step i (a switch midway models language mixing).
-    In ``quick`` style a slip propagates to the next steps; in ``checked`` style the check catches it.
+    In ``quick`` style a slip propagates to the next steps.
     """
     lines, carried = [], None
     for i, (a, op, b, c) in enumerate(steps):
@@ -103,16 +92,6 @@ def write_reasoning(steps: list, style: str, langs: list[str], rng: random.Rando
             written = slip(c, rng, floor=0) if rng.random() < slip_rate else c
             lines.append(f"{a}{op}{b}={written}.")
             carried = written
-        elif style == "checked":
-            floor = b if op == "+" else 0
-            written = slip(c, rng, floor=floor) if rng.random() < slip_rate else c
-            check, ok = _check(a, op, b, written, L)
-            if ok:
-                lines.append(f"{a}{op}{b}={written}. {check}, {L['ok']}.")
-            else:
-                lines.append(f"{a}{op}{b}={written}. {check}, {L['not']} {a if op != '*' else written}. "
-                             f"{L['wait']}, {a}{op}{b} {L['is']} {c}, {L['not']} {written}.")
-            carried = c
         elif style == "direct":
             return "", steps[-1][3]
         else:

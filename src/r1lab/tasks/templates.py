@@ -24,6 +24,11 @@ TEMPLATES: dict[str, str] = {
 }
 
 
+def join_text(prompt: str) -> str:
+    """Separator between a prompt and its response: a space after a colon ("Assistant:", "Answer:")."""
+    return " " if prompt.endswith(":") else ""
+
+
 def render_prompt(template: str, prompt: str) -> str:
     """Fill a plain-text template. (Chat templates of HF tokenizers are applied in ``r1lab.models``.)"""
     if template not in TEMPLATES:

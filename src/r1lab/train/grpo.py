@@ -22,7 +22,7 @@ from r1lab.config import require
 from r1lab.errors import UserError
 from r1lab.core import group_advantages, policy_loss
 from r1lab.rewards import RewardFailures, build_rewards, is_r1zero_format, score_all
-from r1lab.rewards.behaviour import language_consistency, reflection_count
+from r1lab.rewards.behaviour import has_effective_correction, language_consistency, reflection_count, reflection_stats
 from r1lab.rewards.format import is_r1_format, reasoning_of
 from r1lab.rewards.registry import target_language
 from r1lab.rollout import NativeEngine, SamplingParams
@@ -30,6 +30,7 @@ from r1lab.runtime import all_reduce_mean, all_reduce_sum, rank, world_size
 from r1lab.runtime.fsdp import PARALLEL_MODES, local_norm, shard
 from r1lab.tasks.templates import render_prompt
 from r1lab.train.batch import build_batch, response_logprobs
+from r1lab.train.monitor import finish_monitor, general_monitor
 from r1lab.train.schedule import lr_at, make_optimizer, set_lr
 
 
@@ -66,6 +67,10 @@ class GRPOConfig:
     max_tokens_norm: int | None = None   # Dr. GRPO constant; defaults to max_new_tokens
     dynamic_sampling: bool = False   # drop groups whose rewards are all equal (DAPO)
     mask_truncated: bool = False     # no loss on responses cut at max_new_tokens (DAPO overlong filtering)
+    # general (non-reasoning) prompts of a mixture task, and so the preference reward, only in the last N
+    # steps (R1 stage 2: "general instruction data and preference-based rewards are incorporated
+    # exclusively in the final 400 steps" of 1,700); None: in every step
+    general_steps: int | None = None
     rewards: dict[str, float] = field(default_factory=lambda: {"accuracy": 1.0, "format": 1.0})
     reward_options: dict = field(default_factory=dict)
     reward_timeout_s: float = 5.0
@@ -108,10 +113,18 @@ class GRPOConfig:
         require(self.mu >= 1, "mu", "must be at least 1")
         require(self.max_new_tokens >= 1, "max_new_tokens", "must be at least 1")
         require(self.precision in ("fp32", "bf16", "auto"), "precision", "must be fp32, bf16 or auto")
+        require(self.general_steps is None or 0 <= self.general_steps <= self.steps, "general_steps",
+                f"must be between 0 and steps ({self.steps}), or null for every step")
+        if self.general_steps is not None:
+            require(self.task == "mixture" and "general" in self.task_options.get("components", {}), "general_steps",
+                    "needs task=mixture with a 'general' component in task_options.components")
 
 
 def train_prompts(task, cfg: GRPOConfig, step: int) -> list:
-    """The P prompts of ``step`` (global), a pure function of (seed, step): resumable, rank-independent."""
+    """The P prompts of ``step`` (global), a pure function of (seed, step): resumable, rank-independent.
+    Before the last ``general_steps`` steps a mixture's general component is left out."""
+    if cfg.general_steps is not None and step < cfg.steps - cfg.general_steps:
+        task = task.without("general")
     return task.examples("train", n=cfg.prompts_per_step, seed=cfg.seed * 1_000_003 + step)
 
 
@@ -132,10 +145,15 @@ def rollout_stats(rollouts, examples, per_name: dict, rewards_PG: torch.Tensor, 
         "truncated_frac": sum(r.finish_reason == "length" for r in rollouts) / n,
         "zero_std_frac": float((std < 1e-8).float().mean()),
         "reflection_words": sum(reflection_count(r.text) for r in rollouts) / n,
-        "reflection_rate": sum(reflection_count(r.text) > 0 for r in rollouts) / n,
         "language_consistency": sum(language_consistency(reasoning_of(r.text), target_language(e, cfg.language))
                                     for r, e in zip(rollouts, examples)) / n,
     })
+    correct = [x > 0.5 for x in per_name["accuracy"]] if "accuracy" in per_name else [False] * len(rollouts)
+    refl = reflection_stats([r.text for r in rollouts], correct)
+    if "accuracy" not in per_name:
+        refl = {k: v for k, v in refl.items() if not k.endswith("accuracy")}
+    # all_reduce_mean needs numbers on every rank: a side with no responses in it reads NaN
+    stats.update({k: float("nan") if v is None else v for k, v in refl.items()})
     return stats
 
 
@@ -246,6 +264,8 @@ def grpo_step(policy, ref_model, optimizer, engine, task, rewards, failures: Rew
     t_score = time.time() - t1
     rewards_PG = torch.tensor(totals, dtype=torch.float32).view(len(examples), cfg.group_size)
     metrics = rollout_stats(rollouts, group_examples, per_name, rewards_PG, cfg)
+    metrics.update(general_monitor(rollouts, group_examples, per_name, task))
+    samples = self_corrections(rollouts, group_examples, per_name, step)
 
     adv_PG = group_advantages(rewards_PG, scale=cfg.adv_scale)
     keep = torch.ones(len(rollouts), dtype=torch.bool)
@@ -278,7 +298,26 @@ def grpo_step(policy, ref_model, optimizer, engine, task, rewards, failures: Rew
         "sample_tokens_per_s": gen_tokens / max(t_sample, 1e-9),
         "train_tokens_per_s": train_tokens * cfg.mu / max(t_train, 1e-9),
     })
-    return all_reduce_mean(metrics)
+    metrics = finish_monitor(all_reduce_mean(metrics))
+    metrics["_samples"] = samples  # not a metric: run_grpo writes it to samples.jsonl
+    return metrics
+
+
+def self_corrections(rollouts, examples, per_name: dict, step: int, limit: int = 1) -> list[dict]:
+    """Up to ``limit`` responses of this step in which a self-correction turned a wrong written value into
+    the right one and the final answer is right: the tiny world's "aha" responses, kept verbatim (the
+    report quotes the first). Observed only, never rewarded."""
+    accuracy = per_name.get("accuracy")
+    if accuracy is None:
+        return []
+    out = []
+    for r, ex, acc in zip(rollouts, examples, accuracy):
+        if acc > 0.5 and has_effective_correction(r.text):
+            out.append({"step": step, "kind": "self_correction", "id": ex.id, "prompt": ex.prompt,
+                        "response": r.text, "reference": str(ex.reference)})
+            if len(out) >= limit:
+                break
+    return out
 
 
 def preflight(engine, task, rewards, cfg: GRPOConfig) -> dict:

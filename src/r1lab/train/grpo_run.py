@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import time
 from pathlib import Path
 
@@ -17,7 +18,15 @@ from r1lab.runtime.memory import peak_rss_mb
 from r1lab.tasks import get_task
 from r1lab.tasks.templates import render_prompt
 from r1lab.errors import TrainingError
+from r1lab.train.monitor import hacking_check
 from r1lab.train.grpo import GRPOConfig, apply_schedule, grpo_step, maybe_reset_reference, preflight, setup_grpo
+
+
+def _logged_rows(path: Path) -> list[dict]:
+    """The rows a metric log already holds (none when it does not exist yet)."""
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def heldout_eval(engine, task, examples, cfg: GRPOConfig, samples: int | None = None, keep_responses=False) -> dict:
@@ -50,6 +59,8 @@ def run_grpo(cfg: GRPOConfig, model_dir: str | Path, out_dir: str | Path, progre
     ckpt = Checkpointer(out_dir / "checkpoints", keep=cfg.keep_checkpoints)
     state = resume_latest(ckpt, policy, optimizer, logger, ref_model, label="grpo")
     start = state["step"]
+    sample_log = MetricLogger(out_dir / "samples.jsonl")  # verbatim responses worth reading (self-corrections)
+    sample_log.truncate_after(start - 1)
     for kind in ("errors", "timeouts", "invalid"):
         setattr(failures, kind, dict(state["extra"].get(f"reward_{kind}", {})))
     eval_examples = task.examples("test", n=cfg.eval_examples, seed=cfg.seed) if cfg.eval_every > 0 else []
@@ -57,12 +68,27 @@ def run_grpo(cfg: GRPOConfig, model_dir: str | Path, out_dir: str | Path, progre
         print0(f"[grpo] preflight: {preflight(engine, task, rewards, cfg)}")
     t0 = time.time()
     last, bad_steps = {}, 0
+    # (proxy, gold) of earlier steps with general prompts, read back on resume so the check sees them all
+    earlier = _logged_rows(out_dir / "metrics.jsonl")
+    monitor = [(r["monitor/preference"], r["monitor/general_gold"]) for r in earlier if "monitor/preference" in r]
+    warned = any(r.get("monitor/hacking") for r in earlier)
     with StopFlag() as stop:
         for step in range(start, cfg.steps):
             reset = maybe_reset_reference(ref_model, policy, cfg, step)
             lr = apply_schedule(optimizer, cfg, step)
             metrics = grpo_step(policy, ref_model, optimizer, engine, task, rewards, failures, cfg, step, tokenizer,
                                 autocast, train_model)
+            for row in metrics.pop("_samples", []):
+                sample_log.log(row)
+            if "monitor/preference" in metrics:
+                monitor.append((metrics["monitor/preference"], metrics["monitor/general_gold"]))
+                hacked = hacking_check(monitor)
+                metrics["monitor/hacking"] = float(hacked is not None)
+                if hacked and not warned:
+                    warned = True
+                    print0(f"[grpo] warning: possible reward hacking at step {step}: the preference score rose "
+                           f"{hacked['proxy_first']:.3f} -> {hacked['proxy_last']:.3f} while gold accuracy on the "
+                           f"same general prompts fell {hacked['gold_first']:.3f} -> {hacked['gold_last']:.3f}")
             metrics.update({"step": step, "lr": lr, "ref_reset": reset, "elapsed_s": time.time() - t0,
                             "peak_rss_mb": peak_rss_mb()})
             if cfg.eval_every > 0 and ((step + 1) % cfg.eval_every == 0 or step == cfg.steps - 1):

@@ -14,6 +14,7 @@ from r1lab.runtime import MetricLogger, autocast_ctx, is_main, pick_device, prin
 from r1lab.runtime.checkpoint import Checkpointer, Interrupted, StopFlag, resume_latest
 from r1lab.runtime.memory import peak_rss_mb
 from r1lab.tasks.corpus import CorpusMix, documents
+from r1lab.tasks.templates import join_text
 from r1lab.train.schedule import lr_at, make_optimizer, set_lr
 
 
@@ -22,7 +23,7 @@ class PretrainConfig:
     size: str = "1m"                 # a key of r1lab.models.tiny.SIZES
     vocab_size: int = 1024           # BPE target size (the trainer may stop earlier)
     tokenizer_docs: int = 20000      # documents the tokenizer is trained on
-    steps: int = 2000
+    steps: int = 3000
     batch_size: int = 16             # sequences per step
     seq_len: int = 256               # packed sequence length (documents joined by EOS)
     lr: float = 5e-3
@@ -36,11 +37,6 @@ class PretrainConfig:
     log_every: int = 10
     checkpoint_every: int = 250      # steps between checkpoints (also written on SIGINT/SIGTERM)
     mix: CorpusMix = field(default_factory=CorpusMix)
-
-
-def join_text(prompt: str) -> str:
-    """Separator between a prompt and its response: a space after a colon ("Assistant:", "Answer:")."""
-    return " " if prompt.endswith(":") else ""
 
 
 def encode_document(tokenizer, prompt: str, response: str) -> tuple[list[int], list[int]]:

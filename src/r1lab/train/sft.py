@@ -18,7 +18,7 @@ from r1lab.runtime.fsdp import PARALLEL_MODES, local_norm, save_pretrained, shar
 from r1lab.runtime.checkpoint import Checkpointer, Interrupted, StopFlag, resume_latest
 from r1lab.runtime.memory import peak_rss_mb
 from r1lab.train.batch import build_batch, response_logprobs
-from r1lab.train.pretrain import join_text
+from r1lab.tasks.templates import join_text
 from r1lab.train.schedule import lr_at, make_optimizer, set_lr
 
 
