@@ -104,12 +104,12 @@ def findings(rows: dict, evals: dict) -> dict:
             "pass@1_difference": p["difference"], "pass@1_hard_difference": h["difference"],
             "pass@1_hard_difference_stderr": h["difference_stderr"],
             "holds": _above(g, GENERAL_MIN_GAIN) and p["difference"] is not None and abs(p["difference"]) <= PASS_TOLERANCE}
-    if "reasoning_rl" in rows and "reasoning_rl_no_lc" in rows:
-        a, b = rows["reasoning_rl"], rows["reasoning_rl_no_lc"]
+    if "zero" in rows and "zero_lc" in rows:  # the same RL from the same base, with and without the reward
+        a, b = rows["zero_lc"], rows["zero"]
         gain = a["language_consistency"] - b["language_consistency"]
         out["language_reward_raises_consistency"] = {
             "with_reward": a["language_consistency"], "without_reward": b["language_consistency"],
-            "zero": rows.get("zero", {}).get("language_consistency"),
+            "base": rows.get("base", {}).get("language_consistency"),
             "pass@1_with_reward": a["pass@1"], "pass@1_without_reward": b["pass@1"], "holds": gain >= LC_MIN_GAIN}
     if "zero" in rows and "r1" in rows:
         g = _gap(ev("zero", "standard"), ev("r1", "standard"))

@@ -20,10 +20,10 @@ from r1lab.runtime import atomic_write_json, atomic_write_text, print0
 
 LABELS = {
     "base": "Base (pretrained)", "zero": "R1-Zero", "cold_start": "Cold start (SFT)",
-    "reasoning_rl": "Reasoning RL", "reasoning_rl_no_lc": "Reasoning RL without the language reward (ablation)",
+    "zero_lc": "R1-Zero with the language reward (ablation)", "reasoning_rl": "Reasoning RL",
     "rejection_sft": "Rejection-sampling SFT", "r1": "R1",
 }
-RL_CURVES = {"zero": "R1-Zero", "reasoning_rl": "reasoning RL", "reasoning_rl_no_lc": "reasoning RL, no LC reward",
+RL_CURVES = {"zero": "R1-Zero", "zero_lc": "R1-Zero + LC reward", "reasoning_rl": "reasoning RL",
              "r1": "R1"}
 ROW_KEYS = ("pass@1", "pass@1_stderr", "pass@1_hard", "pass@1_hard_stderr", "reflection_rate",
             "effective_reflection_rate", "reflection_accuracy", "no_reflection_accuracy", "mean_response_tokens",
@@ -161,7 +161,7 @@ def report_stage(cfg, run_dir: Path, models: dict, rm: dict) -> dict:
     rows, evals = evaluate_rows(cfg, run_dir, models)
     facts = findings(rows, evals)
     k = cfg.eval.samples
-    seconds = stage_seconds(run_dir, ["base", "zero", "cold_start", "reasoning_rl", "reasoning_rl_no_lc",
+    seconds = stage_seconds(run_dir, ["base", "zero", "zero_lc", "cold_start", "reasoning_rl",
                                       "rejection_sft", "reward_model",
                                       "r1", *[m for m in models if m.startswith(("student_", "rl_only_"))]])
     aha = first_aha(run_dir / "zero")

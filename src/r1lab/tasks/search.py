@@ -8,7 +8,7 @@ Three kinds of writer:
   so and tries another ("try (3+5)*9: 3+5=8, 8*9=72. check 72 vs 24: not. wait, try (3*5)+9: 3*5=15,
   15+9=24. check 24 vs 24: yes."),
   until one reaches it, going through the combinations in a fixed order after the first guess. This is
-  the checking and trying again that R1-Zero is reported to learn; here a quarter of the writers do it,
+  the checking and trying again that R1-Zero is reported to learn; here 15% of the writers do it,
   and RL is free to amplify it or not.
 
 A guess is right as often as the writer's intuition (``intuition``) or chance allows.
