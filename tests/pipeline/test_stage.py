@@ -39,3 +39,14 @@ def test_config_changes_lists_keys(tmp_path):
     run_stage(tmp_path, "s", lambda d: {}, SFTConfig())
     assert config_changes(tmp_path / "s", SFTConfig()) == []
     assert config_changes(tmp_path / "s", SFTConfig(lr=0.5, epochs=9)) == ["epochs: 2 -> 9", "lr: 0.001 -> 0.5"]
+
+
+def test_finished_stage_with_a_changed_config_is_refused_naming_the_keys(tmp_path):
+    calls = []
+    run_stage(tmp_path, "s", lambda d: calls.append(d) or {"ok": 1}, SFTConfig(epochs=2))
+    before = {p.name: p.read_bytes() for p in (tmp_path / "s").iterdir()}
+    with pytest.raises(UserError, match=r"finished with a different config \(epochs: 2 -> 3\); remove .*s "):
+        run_stage(tmp_path, "s", lambda d: calls.append(d) or {"ok": 2}, SFTConfig(epochs=3))
+    assert {p.name: p.read_bytes() for p in (tmp_path / "s").iterdir()} == before  # nothing rewritten
+    assert run_stage(tmp_path, "s", lambda d: calls.append(d) or {"ok": 3}, SFTConfig(epochs=2)) == {"ok": 1}
+    assert len(calls) == 1  # the same config skips the finished stage

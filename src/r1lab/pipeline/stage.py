@@ -2,7 +2,8 @@
 
     runs/<name>/<stage>/model/   metrics.jsonl   data.jsonl   config.yaml   DONE
 
-``DONE`` is written last and atomically; a stage that has it is skipped on rerun.
+``DONE`` is written last and atomically; a stage that has it is skipped on rerun (refused when its config
+changed since).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from r1lab.errors import UserError
 from r1lab.runtime.dist import barrier, is_main
 from r1lab.runtime.io import atomic_write_json, atomic_write_text
 
@@ -106,15 +108,18 @@ def run_stage(run_dir: str | Path, name: str, fn, cfg=None) -> dict:
 
     d = stage_dir(run_dir, name)
     changed = config_changes(d, cfg) if cfg is not None else []
-    if is_done(d):
-        note = f"; its saved config differs ({'; '.join(changed[:3])}): remove {d} to rerun it" if changed else ""
-        print0(f"[{name}] done, skipping ({d}){note}")
-        return read_done(d)
+    # A finished stage whose config changed is refused, not skipped: skipping would report the old results
+    # as if they came from the new settings (e.g. `demo` after `demo --quick` in the same --out).
+    if changed and is_done(d):
+        raise UserError(f"stage {name!r} in {d} finished with a different config ({'; '.join(changed[:3])}); "
+                        f"remove {d} (and the stages after it) to rerun it with the new settings, or choose "
+                        "another --out")
     if changed:
-        from r1lab.errors import UserError
-
         raise UserError(f"stage {name!r} in {d} was started with a different config ({'; '.join(changed[:3])}); "
                         "rerun with the same settings to resume it, or choose another --out")
+    if is_done(d):
+        print0(f"[{name}] done, skipping ({d})")
+        return read_done(d)
     if cfg is not None:
         write_config(d, cfg)
     print0(f"[{name}] running")

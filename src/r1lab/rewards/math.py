@@ -31,6 +31,7 @@ from typing import Any, Sequence
 
 from r1lab.rewards.extract import extract_answer
 from r1lab.rewards.sympy_pool import sympy_equal
+from r1lab.rewards.units import canonical_unit, clock_minutes, units_conflict
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +124,14 @@ def _as_text(x: Any) -> str | None:
 _TEXT_CMDS = r"text|textbf|textit|textrm|textsf|textnormal|mbox|mathrm|mathbf|mathit|mathsf|mathtt"
 _TEXT_WRAP = re.compile(rf"\\(?:{_TEXT_CMDS})\s*\{{([^{{}}]*)\}}")
 _UNIT_TEXT = re.compile(  # a \text{...} of words after some math, at the end: "5 \text{ cm}^2"
-    rf"(?<=\S)\s*\\(?:{_TEXT_CMDS})\s*\{{\s*[A-Za-z][A-Za-z .]*\}}\s*(?:\^\s*\{{?\s*[23]\s*\}}?)?\s*$")
+    rf"(?<=\S)\s*\\(?:{_TEXT_CMDS})\s*\{{\s*([A-Za-z][A-Za-z .]*)\}}\s*(?:\^\s*\{{?\s*([23])\s*\}}?)?\s*$")
 _CONNECTOR = re.compile(rf"\s*\\(?:{_TEXT_CMDS})\s*\{{\s*(?:and|or)\s*\}}\s*|\s+(?:and|or)\s+")
 _NOT_UNITS = r"(?:am|pm|pi|sqrt|root|ln|log|exp|sin|cos|tan|cot|sec|csc|infinity|inf)\b"  # words that are math
 # (?![A-Za-z]) keeps each word whole: without it the words can be split many ways (exponential backtracking)
 _UNIT_WORDS = re.compile(
-    rf"^(.*?[\d}}])\s+((?:(?!{_NOT_UNITS})[A-Za-z]{{2,}}(?![A-Za-z])\.?\s*)+)(?:\^\s*\{{?[23]\}}?)?$", re.IGNORECASE)
+    rf"^(.*?[\d}}])\s+((?:(?!{_NOT_UNITS})[A-Za-z]{{2,}}(?![A-Za-z])\.?\s*)+)(?:\^\s*\{{?([23])\}}?)?$", re.IGNORECASE)
+_UNIT_LETTER = re.compile(r"^([-+]?[\d.]+)\s+([mgshlL])$")  # 10 m, 5 g, 3 h: single-letter units after a number
+_CLOCK = re.compile(r"^(\d{1,2}(?::\d{2})?)\s*([ap])\.?\s*m\.?$", re.IGNORECASE)  # 5 p.m., 4:30pm, 7 AM
 _ASSIGN = re.compile(r"^(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?\w+\}?)?\s*(?:=|\\in(?![A-Za-z]))\s*(.+)$", re.DOTALL)
 _BASE_SUBSCRIPT = re.compile(r"^(\d+)_\{?\d+\}?$")
 _SUBS = [  # (pattern, replacement), applied in order
@@ -163,6 +166,7 @@ class _Clean:
     key: str           # normalised, no whitespace (for string equality)
     percent: bool      # a % sign was dropped
     wrapped_text: bool  # the answer was (partly) a \text{...}
+    unit: str = ""     # the unit or qualifier taken off the value, canonical (units.canonical_unit): "cm", "pm"
 
 
 def clean(s: str) -> _Clean:
@@ -171,19 +175,24 @@ def clean(s: str) -> _Clean:
     for wrap in (r"\boxed{", r"\fbox{"):
         if s.startswith(wrap) and s.endswith("}") and _nesting_ok_span(s, len(wrap) - 1):
             s = s[len(wrap):-1]
+    currency = "\\$" in s  # \$ is money; a bare $ delimits math
     for pat, rep in _SUBS:
         s = pat.sub(rep, s)
     percent = "%" in s
     s = s.replace("\\%", "").replace("%", "")
-    s = _UNIT_TEXT.sub("", s)
+    unit = ""
+    if m := _UNIT_TEXT.search(s):
+        unit, s = canonical_unit(m.group(1), m.group(2)), s[: m.start()]
     s = _CONNECTOR.sub(",", s)
     wrapped = bool(_TEXT_WRAP.search(s))
     for _ in range(3):  # nested \textbf{\text{...}}
         s = _TEXT_WRAP.sub(r"\1", s)
     s = s.strip().strip("\n").rstrip(" .,;:").lstrip("= ").strip()
-    m = _UNIT_WORDS.match(s)
+    m = _UNIT_WORDS.match(s) or _UNIT_LETTER.match(s)
     if m and _number(m.group(1).replace(" ", "")) is not None:
-        s = m.group(1)
+        unit, s = canonical_unit(m.group(2), m.group(3) if m.re is _UNIT_WORDS else None), m.group(1)
+    if m := _CLOCK.match(s):  # \text{5 p.m.} or 5pm: the value and the half of the day
+        unit, s = m.group(2).lower() + "m", m.group(1)
     m = _ASSIGN.match(s)
     if m and not re.search(r"=|<|>|\\[lg]e(?![A-Za-z])|\\neq?(?![A-Za-z])", m.group(1)):
         s = m.group(1).strip()
@@ -196,7 +205,7 @@ def clean(s: str) -> _Clean:
     key = re.sub(r"\s+", "", s)
     if re.fullmatch(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?", key):  # 58,500 (a list would have spaces or short groups)
         key = s = key.replace(",", "")
-    return _Clean(s, key, percent, wrapped)
+    return _Clean(s, key, percent, wrapped, unit or ("dollar" if currency else ""))
 
 
 def _nesting_ok_span(s: str, open_at: int) -> bool:
@@ -429,6 +438,12 @@ def _compare(pred: str, gold: str, deadline: float, level: int) -> tuple[bool, s
     pc, gc = clean(pred), clean(gold)
     if not pc.key or not gc.key:
         return False, "invalid"
+    if units_conflict(pc.unit, gc.unit):  # 10 m for 10 cm, 5 a.m. for 5 p.m.: another answer
+        return False, "unit"
+    if {pc.unit, gc.unit} & {"am", "pm"}:
+        p_min, g_min = clock_minutes(pc.key, pc.unit), clock_minutes(gc.key, gc.unit)
+        if p_min is not None and g_min is not None:
+            return bool(p_min & g_min), "time"
     if pc.key == gc.key:
         return True, "normalised"
     if (letter := _choice(gc, gold=True)) is not None:
