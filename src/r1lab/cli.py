@@ -155,15 +155,18 @@ def cmd_eval(args) -> int:
     from r1lab.config import build, deep_merge, load_yaml, parse_overrides
     from r1lab.eval.evaluate import EvalSettings, evaluate
     from r1lab.eval.fewshot import fewshot_prompts
-    from r1lab.models import load_model_and_tokenizer
+    from r1lab.models import check_model, load_model_and_tokenizer
     from r1lab.models.prompting import check_template, default_template
     from r1lab.rollout import NativeEngine
     from r1lab.runtime import atomic_write_json, autocast_ctx, pick_device
+    from r1lab.runtime.io import check_out_file
     from r1lab.tasks import get_task
 
     flags = {f.name: getattr(args, f.name) for f in fields(EvalJob) if getattr(args, f.name, None) is not None}
-    data = deep_merge(load_yaml(args.config) if args.config else {}, parse_overrides(args.overrides))
+    data = deep_merge(load_yaml(args.config, EvalJob) if args.config else {}, parse_overrides(args.overrides))
     job = build(EvalJob, {**data, **flags})
+    if job.out:
+        check_out_file(job.out)
     if job.task:
         benchmark = job.task in ("math500", "aime24", "amc23", "gsm8k", "countdown")
         task = get_task(job.task, **({"data_dir": job.data_dir} if benchmark and job.data_dir else {}))
@@ -171,6 +174,7 @@ def cmd_eval(args) -> int:
         task = get_task("jsonl", path=job.data)
     if job.template is not None:
         check_template(job.template)  # fail early on an unknown template, before loading the model
+    check_model(job.model)  # before the weights are read: a damaged or mismatched directory fails fast
     device = pick_device("auto")
     model, tok = load_model_and_tokenizer(job.model, device)
     try:
@@ -203,7 +207,7 @@ def cmd_pipeline(args, base: dict | None = None) -> int:
     from r1lab.config import build, deep_merge, load_yaml, parse_overrides
     from r1lab.pipeline.r1 import R1Recipe, run_r1
 
-    data = deep_merge(base or {}, load_yaml(args.config) if args.config else {})
+    data = deep_merge(base or {}, load_yaml(args.config, R1Recipe) if args.config else {})
     cfg = build(R1Recipe, deep_merge(data, parse_overrides(args.overrides)))
     run_r1(cfg, args.out)
     out = Path(args.out)
@@ -216,13 +220,14 @@ def cmd_grpo(args) -> int:
     from r1lab.config import load_config
     from r1lab.pipeline.progress import progress_bar
     from r1lab.pipeline.stage import run_stage
-    from r1lab.models import check_model_dir
+    from r1lab.models import check_model
     from r1lab.runtime import print0
-    from r1lab.train.grpo import GRPOConfig
+    from r1lab.train.grpo import GRPOConfig, check_reward_models
     from r1lab.train.grpo_run import run_grpo
 
     cfg = load_config(GRPOConfig, args.config, args.overrides)
-    check_model_dir(args.model)
+    check_model(args.model)
+    check_reward_models(cfg)
     out = Path(args.out)
 
     def work(d: Path) -> dict:
@@ -236,7 +241,7 @@ def cmd_grpo(args) -> int:
 
 def cmd_sft(args) -> int:
     from r1lab.config import load_config
-    from r1lab.models import load_model_and_tokenizer
+    from r1lab.models import check_model, load_model_and_tokenizer
     from r1lab.pipeline.progress import progress_bar
     from r1lab.pipeline.stage import run_stage
     from r1lab.runtime import pick_device, print0, read_jsonl_numbered
@@ -250,6 +255,7 @@ def cmd_sft(args) -> int:
         if not isinstance(prompt, str) or not isinstance(row.get("response"), str):
             raise UserError(f"{args.data}:{lineno}: needs a 'prompt' (or 'problem'/'question') and a 'response' string")
         pairs.append({"prompt": render_prompt(args.template, prompt), "response": row["response"]})
+    check_model(args.model)
     model, tok = load_model_and_tokenizer(args.model, pick_device(cfg.device))
     out = Path(args.out)
 
@@ -283,6 +289,17 @@ COMMANDS = {"pretrain": cmd_pretrain, "zero": cmd_zero, "eval": cmd_eval, "pipel
 
 
 
+RUN_DIR_COMMANDS = ("pretrain", "zero", "pipeline", "demo", "grpo", "sft")  # --out is a run directory
+
+
+def _check_out(args) -> None:
+    """A bad --out stops before any work (not with an OSError when the first file is written)."""
+    if args.command in RUN_DIR_COMMANDS:
+        from r1lab.runtime.io import check_out_dir
+
+        check_out_dir(args.out)
+
+
 def _check_resume(args) -> None:
     if getattr(args, "resume", False):
         out = Path(args.out)
@@ -299,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_threads()
     clean = False
     try:
+        _check_out(args)
         _check_resume(args)
         if init_from_env() and args.command in SINGLE_PROCESS:
             raise UserError(f"r1lab {args.command} runs in one process; under torchrun use r1lab grpo or r1lab sft")

@@ -15,23 +15,43 @@ from typing import Any
 import yaml
 
 from r1lab.errors import UserError, did_you_mean
+from r1lab.runtime.io import read_user_text
 
 
-def load_yaml(path: str | Path) -> dict:
+def load_yaml(path: str | Path, cls=None) -> dict:
+    """The mapping in a YAML config file; with ``cls`` (a config dataclass) its keys are checked against it
+    here, so that a config written for another command is refused naming the file."""
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"config file not found: {p}")
+    text = read_user_text(p, "config file")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
         raise UserError(f"malformed YAML in {where}: {getattr(e, 'problem', e)}") from None
-    if data is None:
-        return {}
+    if data is None:  # an empty (or comments-only) file is more likely a failed copy than a wish for defaults
+        raise UserError(f"config file is empty: {p} (no settings; leave out --config to run with the defaults)")
     if not isinstance(data, dict):
         raise UserError(f"config file {p} must hold a mapping of keys to values, got {type(data).__name__}")
+    if cls is not None:
+        try:
+            check_keys(cls, data)
+        except UserError as e:
+            hint = (" (it looks like a model's config.json; --config takes an r1lab YAML config such as "
+                    "configs/zero_tiny.yaml)") if "model_type" in data else ""
+            raise UserError(f"{p}: {e}{hint}") from None
     return data
+
+
+def check_keys(cls, data: dict, prefix: str = "") -> None:
+    """Fail on the first key of ``data`` that dataclass ``cls`` (or a nested config in it) does not have."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key, value in data.items():
+        if key not in names:
+            raise UserError(f"unknown config key {prefix + str(key)!r}{did_you_mean(str(key), names)}")
+        if dataclasses.is_dataclass(hints[key]) and isinstance(value, dict):
+            check_keys(hints[key], value, f"{prefix}{key}.")
 
 
 def parse_overrides(items: list[str]) -> dict:
@@ -133,8 +153,8 @@ def build(cls, data: dict, prefix: str = "", base=None):
     default for it (so a recipe's ``reasoning_rl: GRPOConfig(template="user", ...)`` keeps its template
     when a YAML file sets only ``reasoning_rl.steps``).
     """
+    check_keys(cls, data, prefix)
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
     if base is None:
         try:
             base = cls()
@@ -142,8 +162,6 @@ def build(cls, data: dict, prefix: str = "", base=None):
             base = None
     kwargs = {}
     for key, value in data.items():
-        if key not in fields:
-            raise UserError(f"unknown config key {prefix + key!r}{did_you_mean(key, fields)}")
         tp = hints[key]
         if dataclasses.is_dataclass(tp) and isinstance(value, dict):
             kwargs[key] = build(tp, value, prefix=f"{prefix}{key}.", base=getattr(base, key, None))
@@ -164,7 +182,7 @@ def load_config(cls, path: str | Path | None = None, overrides: list[str] | None
     """``cls`` from defaults, then ``base``, then the YAML file, then ``key=value`` overrides."""
     data = dict(base or {})
     if path is not None:
-        data = deep_merge(data, load_yaml(path))
+        data = deep_merge(data, load_yaml(path, cls))
     if overrides:
         data = deep_merge(data, parse_overrides(overrides))
     return build(cls, data)

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -31,8 +32,9 @@ def _run(model_dir, out, wait_for=None):
     p = subprocess.Popen([sys.executable, "-c", SCRIPT, str(model_dir), str(out)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if wait_for is None:
-        assert p.wait(timeout=300) == 0, p.stderr.read()
-        return
+        err = p.communicate(timeout=300)[1]
+        assert p.returncode == 0, err
+        return err
     deadline = time.time() + 300
     while not (out / "checkpoints" / wait_for).is_dir():
         assert p.poll() is None, p.stderr.read()
@@ -47,16 +49,42 @@ def _rows(out):
     return [{k: v for k, v in r.items() if not any(t in k for t in VOLATILE)} for r in rows]
 
 
-def test_sigkill_after_checkpoint_then_resume_is_exact(tmp_path, tiny_model_dir):
-    a, b = tmp_path / "a", tmp_path / "b"
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, tiny_model_dir):
+    a = tmp_path_factory.mktemp("uninterrupted") / "a"
     _run(tiny_model_dir, a)
-    _run(tiny_model_dir, b, wait_for="step_00000004")
-    assert not (b / "model").exists()
-    _run(tiny_model_dir, b)
+    return a
+
+
+def _same_run(a, b):
     wa, wb = load_file(str(a / "model" / "model.safetensors")), load_file(str(b / "model" / "model.safetensors"))
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
     ra, rb = _rows(a), _rows(b)
     assert [r["step"] for r in rb] == list(range(6))
     assert ra == rb
+
+
+def test_sigkill_after_checkpoint_then_resume_is_exact(tmp_path, tiny_model_dir, uninterrupted):
+    b = tmp_path / "b"
+    _run(tiny_model_dir, b, wait_for="step_00000004")
+    assert not (b / "model").exists()
+    _run(tiny_model_dir, b)
+    _same_run(uninterrupted, b)
     w0 = load_file(str(Path(tiny_model_dir) / "model.safetensors"))
+    wa = load_file(str(uninterrupted / "model" / "model.safetensors"))
     assert any(not torch.equal(w0[k], wa[k]) for k in wa)  # the run did learn something
+
+
+def test_damaged_newest_checkpoint_resumes_from_the_one_before_with_a_warning(tmp_path, tiny_model_dir, uninterrupted):
+    b = tmp_path / "b"
+    _run(tiny_model_dir, b, wait_for="step_00000004")
+    newest = b / "checkpoints" / "step_00000004"
+    assert (b / "checkpoints" / "step_00000002" / "state.pt").is_file()
+    state = newest / "state.pt"
+    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])  # cut short, as by a full disk or bad copy
+    with open(b / "metrics.jsonl", "a") as f:
+        f.write('{"step": 4, "loss')  # and a metric line cut by the kill
+    err = _run(tiny_model_dir, b)
+    assert f"checkpoint {newest} is damaged" in err
+    assert f"resuming from {b / 'checkpoints' / 'step_00000002'}, the newest good checkpoint" in err
+    _same_run(uninterrupted, b)  # steps 2 and 3 redone: the same run as without the damage

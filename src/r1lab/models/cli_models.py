@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+from r1lab.errors import UserError
 
 
 def add_models_parser(subparsers) -> argparse.ArgumentParser:
@@ -30,6 +33,8 @@ def cmd_models(args) -> int:
         print(path)
         return 0
     cache = args.cache or default_cache()
+    if Path(cache).exists() and not Path(cache).is_dir():
+        raise UserError(f"model cache {cache} is a file, not a directory")
     for name, spec in MODELS.items():
         here = cached_model_dir(name, cache)
         print(f"{name}\t{spec.license}\t{here if here else 'not fetched'}\t{spec.description}")

@@ -22,7 +22,8 @@ from pathlib import Path
 from r1lab.models import load_model_and_tokenizer
 from r1lab.pipeline.progress import progress_bar
 from r1lab.pipeline.stage import reseeded, run_stage
-from r1lab.pipeline.zero import WORLD_BUDGET, WORLD_COMPONENTS, EvalConfig, base_stage, world_rl, zero_stage
+from r1lab.pipeline.zero import (WORLD_BUDGET, WORLD_COMPONENTS, EvalConfig, base_stage, check_inputs, world_rl,
+                                 zero_stage)
 from r1lab.rollout import NativeEngine, SamplingParams
 from r1lab.runtime import pick_device, read_jsonl, write_jsonl_atomic
 from r1lab.tasks import get_task
@@ -354,6 +355,7 @@ def run_r1(cfg: R1Recipe, run_dir: str | Path) -> dict:
     from r1lab.pipeline.report import report_stage
 
     cfg = reseeded(cfg, cfg.seed)
+    check_inputs(cfg, skip=("r1",))  # the r1 stage's reward model is the one the pipeline trains
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     base = base_stage(cfg, run_dir)

@@ -16,7 +16,7 @@ import yaml
 
 from r1lab.errors import UserError
 from r1lab.runtime.dist import barrier, is_main
-from r1lab.runtime.io import atomic_write_json, atomic_write_text
+from r1lab.runtime.io import atomic_write_json, atomic_write_text, read_user_text
 
 
 def stage_dir(run_dir: str | Path, name: str) -> Path:
@@ -35,8 +35,19 @@ def mark_done(d: str | Path, artifacts: dict) -> None:
     barrier()
 
 
+def _damaged(d: Path, name: str, why: str) -> UserError:
+    return UserError(f"{d / name} is damaged ({why}); remove {d} to run this stage again, or choose another --out")
+
+
 def read_done(d: str | Path) -> dict:
-    return json.loads((Path(d) / "DONE").read_text())
+    d = Path(d)
+    try:
+        done = json.loads(read_user_text(d / "DONE", "stage marker"))
+    except json.JSONDecodeError as e:
+        raise _damaged(d, "DONE", f"not valid JSON: {e.msg}") from None
+    if not isinstance(done, dict):
+        raise _damaged(d, "DONE", f"a JSON object expected, got {type(done).__name__}")
+    return done
 
 
 def write_config(d: str | Path, cfg) -> None:
@@ -58,9 +69,15 @@ def _flatten(x, prefix=""):
 def config_changes(d: str | Path, cfg) -> list[str]:
     """Differences between ``d/config.yaml`` (a stage started earlier) and ``cfg``: ["key: old -> new"]."""
     path = Path(d) / "config.yaml"
-    if not path.is_file():
+    if not path.exists():
         return []
-    old = _flatten(yaml.safe_load(path.read_text()) or {})
+    try:
+        saved = yaml.safe_load(read_user_text(path, "saved config"))
+    except yaml.YAMLError as e:
+        raise _damaged(Path(d), "config.yaml", f"not valid YAML: {getattr(e, 'problem', e)}") from None
+    if not isinstance(saved, dict):
+        raise _damaged(Path(d), "config.yaml", f"a mapping expected, got {type(saved).__name__}")
+    old = _flatten(saved)
     data = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else cfg
     new = _flatten(yaml.safe_load(yaml.safe_dump(data, sort_keys=False)) or {})
     return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]

@@ -9,13 +9,14 @@ Run directory (``r1lab zero --out DIR``):
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from r1lab.eval.evaluate import EvalSettings, evaluate
 from r1lab.eval.fewshot import fewshot_prompts
-from r1lab.models import load_model_and_tokenizer
+from r1lab.models import check_model, load_model_and_tokenizer
 from r1lab.pipeline.findings import aha
 from r1lab.pipeline.plots import plot_curves, read_metrics
 from r1lab.pipeline.progress import progress_bar
@@ -23,7 +24,7 @@ from r1lab.pipeline.stage import cached_json, reseeded, run_stage, stage_dir
 from r1lab.rollout import NativeEngine
 from r1lab.runtime import atomic_write_json, pick_device, print0
 from r1lab.tasks import get_task
-from r1lab.train.grpo import GRPOConfig
+from r1lab.train.grpo import GRPOConfig, check_reward_models
 from r1lab.train.grpo_run import run_grpo
 from r1lab.train.pretrain import PretrainConfig, pretrain
 
@@ -69,6 +70,17 @@ class ZeroRecipe:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     zero: GRPOConfig = field(default_factory=world_rl)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def check_inputs(cfg, skip: tuple[str, ...] = ()) -> None:
+    """The model directories a recipe names (``base_model``, reward models of its RL stages but those in
+    ``skip``), checked before the run directory is touched."""
+    if cfg.base_model:
+        check_model(cfg.base_model, "base_model")
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if isinstance(value, GRPOConfig) and f.name not in skip:
+            check_reward_models(value, f"{f.name}.")
 
 
 def base_stage(cfg, run_dir: Path) -> Path:
@@ -127,6 +139,7 @@ def headline(ev: dict) -> dict:
 
 def run_zero(cfg: ZeroRecipe, run_dir: str | Path) -> dict:
     cfg = reseeded(cfg, cfg.seed)
+    check_inputs(cfg)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()

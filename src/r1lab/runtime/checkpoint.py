@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -73,7 +74,7 @@ class Checkpointer:
         """Restore states in place; returns {"step", "extra"}."""
         from r1lab.runtime.fsdp import load_model_state, load_optimizer_state
 
-        state = torch.load(path / "state.pt", map_location="cpu", weights_only=False)
+        state = read_state(path)
         load_model_state(model, state["model"])
         if optimizer is not None and "optimizer" in state:
             load_optimizer_state(model, optimizer, state["optimizer"])
@@ -82,6 +83,21 @@ class Checkpointer:
         if restore_rng:
             set_rng_state(state["rng"])
         return {"step": state["step"], "extra": state.get("extra", {})}
+
+
+class DamagedCheckpoint(Exception):
+    """A checkpoint whose state.pt cannot be read whole (cut short by a full disk, a bad copy...)."""
+
+
+def read_state(path: Path) -> dict:
+    """The saved state of checkpoint ``path``; DamagedCheckpoint when it cannot be read or lacks its parts."""
+    try:
+        state = torch.load(path / "state.pt", map_location="cpu", weights_only=False)
+    except Exception as e:  # a damaged zip or pickle raises RuntimeError, EOFError, UnpicklingError, ...
+        raise DamagedCheckpoint(f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}") from None
+    if not isinstance(state, dict) or not {"step", "model", "rng"} <= state.keys():
+        raise DamagedCheckpoint("state.pt lacks the step, model or RNG state")
+    return state
 
 
 def _fsync_dir(path: Path) -> None:
@@ -142,14 +158,29 @@ class StopFlag:
 
 def resume_latest(ckpt: Checkpointer, model, optimizer, logger=None, ref_model=None, label: str = "") -> dict:
     """Load the newest checkpoint if there is one (and cut the metric log back to it).
-    Returns {"step": completed steps (0 when starting fresh), "extra": {...}}."""
-    latest = ckpt.latest()
-    if latest is None:
-        return {"step": 0, "extra": {}}
-    state = ckpt.load(latest, model, optimizer, ref_model)
-    if logger is not None:
-        logger.truncate_after(state["step"] - 1)
+    Returns {"step": completed steps (0 when starting fresh), "extra": {...}}.
+
+    A damaged newest checkpoint is reported and the one before it is used; when every checkpoint is
+    damaged the run stops (UserError) rather than start over silently."""
+    from r1lab.errors import UserError
     from r1lab.runtime.dist import print0
 
-    print0(f"{label}: resuming from {latest} (after step {state['step']})")
-    return state
+    damaged = []
+    for path in reversed(ckpt.all()):
+        try:
+            state = ckpt.load(path, model, optimizer, ref_model)
+        except DamagedCheckpoint as e:
+            damaged.append(path)
+            print0(f"{label}: warning: checkpoint {path} is damaged ({e}); trying the one before it", file=sys.stderr)
+            continue
+        if logger is not None:
+            logger.truncate_after(state["step"] - 1)
+        if damaged:
+            print0(f"{label}: warning: resuming from {path}, the newest good checkpoint (damaged: "
+                   f"{', '.join(p.name for p in damaged)}; the steps after it are redone)", file=sys.stderr)
+        print0(f"{label}: resuming from {path} (after step {state['step']})")
+        return state
+    if damaged:
+        raise UserError(f"every checkpoint in {ckpt.dir} is damaged (newest: {damaged[0]}); remove {ckpt.dir} to "
+                        "start this stage over")
+    return {"step": 0, "extra": {}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 from r1lab.runtime.dist import is_main
@@ -39,6 +40,15 @@ class MetricLogger:
         """Drop rows with ``step`` > the given one (used on resume so the log matches the checkpoint)."""
         if self.path is None or not self.path.exists():
             return
-        keep = [ln for ln in self.path.read_text().splitlines() if ln.strip() and json.loads(ln).get("step", -1) <= step]
+        keep = []
+        for lineno, ln in enumerate(self.path.read_text(encoding="utf-8", errors="replace").split("\n"), 1):
+            try:
+                row = json.loads(ln) if ln.strip() else None
+            except json.JSONDecodeError:  # a line cut short when the run was killed mid-write
+                print(f"warning: {self.path}:{lineno} is not a whole JSON line (cut short by a kill?); dropped",
+                      file=sys.stderr)
+                continue
+            if isinstance(row, dict) and row.get("step", -1) <= step:
+                keep.append(ln)
         from r1lab.runtime.io import atomic_write_text
         atomic_write_text(self.path, "".join(k + "\n" for k in keep))

@@ -64,12 +64,20 @@ def candidate_dirs(data_dir: str | os.PathLike | None = None, cwd: Path | None =
 
 def resolve_data_dir(file_name: str, data_dir: str | os.PathLike | None = None) -> Path:
     """The first candidate folder holding ``file_name``; UserError naming where it looked otherwise."""
+    if data_dir is not None:
+        d = Path(data_dir)
+        if d.exists() and not d.is_dir():
+            raise UserError(f"data directory {d} is a file, not a directory (it should hold {file_name})")
+        if d.exists() and not os.access(d, os.R_OK | os.X_OK):
+            raise UserError(f"data directory {d} is not readable (permission denied)")
     dirs = candidate_dirs(data_dir)
     for d in dirs:
-        if (d / file_name).is_file():
+        if (d / file_name).exists():  # a folder or an unreadable file by that name is reported when read
             return d
     name = next((k for k, v in FILE_NAMES.items() if v == file_name), file_name)
     where = " or ".join(map(str, dirs)) if len(dirs) <= 2 else f"{dirs[0]} or shared/data/benchmarks above {Path.cwd()}"
+    if data_dir is not None and not Path(data_dir).exists():
+        where += " (no such directory)"
     how = _HOW_TO_GET.format(name=name, file=file_name)
     raise UserError(f"benchmark file {file_name} not found in {where}; {how}")
 

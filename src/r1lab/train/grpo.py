@@ -342,6 +342,15 @@ def preflight(engine, task, rewards, cfg: GRPOConfig) -> dict:
     return {"preflight_reward_mean": sum(totals) / len(totals), **{f"preflight/{k}": v for k, v in means.items()}}
 
 
+def check_reward_models(cfg: GRPOConfig, prefix: str = "") -> None:
+    """Fail before any work when the preference reward's model (``reward_options.preference.model``) is unusable."""
+    from r1lab.models import check_reward_model
+
+    opts = cfg.reward_options.get("preference") if "preference" in cfg.rewards else None
+    if isinstance(opts, dict) and opts.get("model"):
+        check_reward_model(opts["model"], f"{prefix}reward_options.preference.model")
+
+
 def setup_grpo(policy, tokenizer, task, cfg: GRPOConfig, device, autocast_factory=None):
     """Reference model, optimizer, sampler and rewards for a GRPO run on ``policy``."""
     ref_model = None

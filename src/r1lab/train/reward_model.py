@@ -42,10 +42,13 @@ class RewardModel:
 
     @classmethod
     def load(cls, path: str | Path, device="cpu") -> "RewardModel":
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoModelForSequenceClassification
 
-        tok = AutoTokenizer.from_pretrained(str(path))
-        model = AutoModelForSequenceClassification.from_pretrained(str(path), num_labels=1)
+        from r1lab.models.load import check_reward_model, from_pretrained_checked, load_tokenizer
+
+        p = check_reward_model(path)
+        tok = load_tokenizer(p, "reward model")
+        model = from_pretrained_checked(AutoModelForSequenceClassification, p, "reward model", num_labels=1)
         return cls(model, tok, device)
 
     def _encode(self, texts: list[str]):
