@@ -121,9 +121,10 @@ def findings(rows: dict, evals: dict) -> dict:
         g = _gap(ev(rl_only[0], "standard"), ev(students[0], "standard"))
         out["distillation_beats_rl_on_small_student"] = {
             students[0]: rows[students[0]]["pass@1"], rl_only[0]: rows[rl_only[0]]["pass@1"], **g, "holds": _above(g)}
-    if "r1" in rows and ev("r1", "3-shot") is not None:
-        g = _gap(ev("r1", "standard"), ev("r1", "3-shot"))  # 3-shot minus zero-shot
-        out["few_shot_hurts"] = {"zero_shot": rows["r1"]["pass@1"], "three_shot": ev("r1", "3-shot")["pass@1"], **g,
+    shots = next((split for model, split in evals if model == "r1" and split.endswith("-shot")), None)
+    if "r1" in rows and shots is not None:
+        g = _gap(ev("r1", "standard"), ev("r1", shots))  # few-shot minus zero-shot
+        out["few_shot_hurts"] = {"zero_shot": rows["r1"]["pass@1"], "three_shot": ev("r1", shots)["pass@1"], **g,
                                  "holds": g["difference"] is not None and g["difference"] < -2 * g["difference_stderr"]}
     return out
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 PANELS = [
@@ -22,12 +21,6 @@ MONITOR_PANELS = [
     ("eval/pass@1", "held-out pass@1 (T=0.6)"),
 ]
 
-
-def read_metrics(path: str | Path) -> list[dict]:
-    p = Path(path)
-    if not p.is_file():
-        return []
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
 
 
 def plot_curves(series: dict[str, list[dict]], out_png: str | Path, panels=PANELS, title: str = "") -> Path:

@@ -308,8 +308,9 @@ def onpolicy_pairs(model_dir, sc: SampleConfig) -> list[dict]:
     pairs = []
     for i, group in sorted(by_prompt.items()):
         ex = examples[i]
-        right = [r.text.strip() for r in group if task.verify(r.text, ex).correct]
-        for j, r in enumerate(g for g in group if not task.verify(g.text, ex).correct):
+        ok = [task.verify(r.text, ex).correct for r in group]
+        right = [r.text.strip() for r, c in zip(group, ok) if c]
+        for j, r in enumerate(r for r, c in zip(group, ok) if not c):
             chosen = right[j % len(right)] if right else general_response(str(ex.reference))
             pairs.append({"prompt": ex.prompt, "chosen": chosen, "rejected": r.text.strip(), "why": "onpolicy"})
     return pairs

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 from r1lab.pipeline.findings import NAMES, findings
-from r1lab.pipeline.plots import MONITOR_PANELS, plot_curves, read_metrics
+from r1lab.pipeline.plots import MONITOR_PANELS, plot_curves
 from r1lab.pipeline.stage import cached_json
 from r1lab.pipeline.zero import evaluate_model, first_aha, headline
-from r1lab.runtime import atomic_write_json, atomic_write_text, print0
+from r1lab.runtime import atomic_write_json, atomic_write_text, print0, read_metrics
 
 LABELS = {
     "base": "Base (pretrained)", "zero": "R1-Zero", "cold_start": "Cold start (SFT)",
@@ -55,7 +55,7 @@ def evaluate_rows(cfg, run_dir: Path, models: dict) -> tuple[dict, dict]:
         evals[(key, "standard")] = res
         row = headline(res)
         if ev.hard:
-            hard = run("eval_hard", options={**z.task_options, **ev.hard}, examples=ev.hard_examples)
+            hard = run("eval_hard", options=ev.hard_options(z.task_options), examples=ev.hard_examples)
             evals[(key, "hard")] = hard
             row.update({"pass@1_hard": hard["pass@1"], "pass@1_hard_stderr": hard["pass@1_stderr"],
                         "mean_response_tokens_hard": hard["mean_response_tokens"],
@@ -71,8 +71,6 @@ def evaluate_rows(cfg, run_dir: Path, models: dict) -> tuple[dict, dict]:
             row[f"pass@1_{ev.fewshot}shot"] = shot["pass@1"]
         row["template"] = template
         rows[key] = row
-    if ev.fewshot > 0 and ("r1", f"{ev.fewshot}-shot") in evals:
-        evals[("r1", "3-shot")] = evals[("r1", f"{ev.fewshot}-shot")]
     return rows, evals
 
 

@@ -18,11 +18,11 @@ from r1lab.eval.evaluate import EvalSettings, evaluate
 from r1lab.eval.fewshot import fewshot_prompts
 from r1lab.models import check_model, load_model_and_tokenizer
 from r1lab.pipeline.findings import aha
-from r1lab.pipeline.plots import plot_curves, read_metrics
+from r1lab.pipeline.plots import plot_curves
 from r1lab.pipeline.progress import progress_bar
 from r1lab.pipeline.stage import cached_json, reseeded, run_stage, stage_dir
 from r1lab.rollout import NativeEngine
-from r1lab.runtime import atomic_write_json, pick_device, print0
+from r1lab.runtime import atomic_write_json, pick_device, print0, read_metrics
 from r1lab.tasks import get_task
 from r1lab.train.grpo import GRPOConfig, check_reward_models
 from r1lab.train.grpo_run import run_grpo
@@ -54,13 +54,17 @@ class EvalConfig:
     # the hard held-out split: the task's options with these overrides (only the longest training chains;
     # targets from numbers up to 12 instead of 9, up to 150 instead of 99: bigger products, longer
     # searches); evaluated next to the standard split for every row ({} to skip). One step *beyond*
-    # training (chains of 4-5 operations, 4 numbers to combine) put every model near 0% (R1-Zero 0.1%),
-    # which tells the stages apart no better than chance.
+    # training (chains of 4-5 operations, 4 numbers to combine) put the base and R1-Zero near 0% (0.3%
+    # and 0.1% pass@1), which cannot tell the stages apart.
     hard: dict = field(default_factory=lambda: {"options": {"arith": {"min_ops": 3, "max_ops": 3},
                                                             "target": {"max_number": 12, "max_target": 150}}})
     hard_examples: int = 200
     general_examples: int = 300      # held-out general prompts, for rows taught them
     fewshot: int = 3                 # R1 also evaluated with this many solved examples in the prompt (0: not)
+
+    def hard_options(self, task_options: dict) -> dict:
+        """The training task's options with the hard split's overrides."""
+        return {**task_options, **self.hard}
 
 
 @dataclass
@@ -166,7 +170,7 @@ def run_zero(cfg: ZeroRecipe, run_dir: str | Path) -> dict:
     if cfg.eval.hard:
         for part, d, m in (("base", stage_dir(run_dir, "base"), base_dir), ("final", zdir, zdir / "model")):
             hard = cached_json(d / "eval_hard.json", lambda: evaluate_model(
-                m, z.task, {**z.task_options, **cfg.eval.hard}, z.template, cfg.eval, z.language,
+                m, z.task, cfg.eval.hard_options(z.task_options), z.template, cfg.eval, z.language,
                 examples=cfg.eval.hard_examples))
             summary[part].update({"pass@1_hard": hard["pass@1"], "pass@1_hard_stderr": hard["pass@1_stderr"]})
     summary["aha_reflection_grows"] = aha({"base": summary["base"], "zero": summary["final"]})

@@ -9,6 +9,7 @@ about whether the reflection did anything (much reflection in real models is sup
 
 from __future__ import annotations
 
+import ast
 import re
 
 from r1lab.tasks.languages import LEXICON, language_counts
@@ -58,8 +59,6 @@ _FLAG_THEN_RETRY = re.compile(r"\s*(?:wait|espera),", re.IGNORECASE)
 
 def _expr_value(expr: str) -> int | None:
     """Value of an expression of integers, parentheses and + - * (None when it is not one)."""
-    import ast
-
     try:
         node = ast.parse(expr.strip(), mode="eval").body
     except (SyntaxError, ValueError):
@@ -89,9 +88,10 @@ def search_corrections(text: str) -> list[dict]:
     for i, (end, expr, target, verdict) in enumerate(attempts):
         if verdict not in ("not", "no") or not _FLAG_THEN_RETRY.match(text, end):
             continue
+        old = _expr_value(expr)
         later = [_expr_value(e) for _, e, _, _ in attempts[i + 1:]]
-        out.append({"op": expr.strip(), "old": _expr_value(expr), "new": later[-1] if later else None,
-                    "true": target, "effective": _expr_value(expr) != target and target in later})
+        out.append({"op": expr.strip(), "old": old, "new": later[-1] if later else None,
+                    "true": target, "effective": old != target and target in later})
     return out
 
 

@@ -10,6 +10,14 @@ from pathlib import Path
 from r1lab.runtime.dist import is_main
 
 
+def read_metrics(path: str | os.PathLike) -> list[dict]:
+    """The rows a metric log holds (none when it does not exist yet)."""
+    p = Path(path)
+    if not p.is_file():
+        return []
+    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+
+
 class MetricLogger:
     """Appends one JSON object per ``log`` call to ``path``; a null logger when ``path`` is None or off-main."""
 

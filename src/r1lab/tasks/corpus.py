@@ -31,7 +31,7 @@ class CorpusMix:
     langs: dict[str, float] = field(default_factory=lambda: {"same": 0.7, "other": 0.15, "mixed": 0.15})
     prompts: dict[str, float] = field(default_factory=lambda: {"r1zero": 0.4, "qa": 0.3, "bare": 0.3})
     tagged: float = 0.5          # share of responses in the <think>/<answer> layout
-    slip_rate: float = 0.25      # per-operation slip probability in quick and checked solutions
+    slip_rate: float = 0.25      # per-operation slip probability in quick solutions
     # share of documents of each problem family: arithmetic chains, and reach-a-target (target.py)
     tasks: dict[str, float] = field(default_factory=lambda: {"arith": 0.5, "target": 0.5})
     # reach-a-target writers (search.py): the answer alone, one combination, or a search that checks each

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import time
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from pathlib import Path
 from r1lab.eval.evaluate import EvalSettings, evaluate
 from r1lab.models import load_model_and_tokenizer
 from r1lab.rewards import RewardFailures
-from r1lab.runtime import MetricLogger, any_rank, autocast_ctx, pick_device, print0, seed_everything
+from r1lab.runtime import MetricLogger, any_rank, autocast_ctx, pick_device, print0, read_metrics, seed_everything
 from r1lab.runtime.checkpoint import Checkpointer, Interrupted, StopFlag, resume_latest
 from r1lab.runtime.fsdp import save_pretrained, wrap
 from r1lab.runtime.memory import peak_rss_mb
@@ -20,13 +19,6 @@ from r1lab.tasks.templates import render_prompt
 from r1lab.errors import TrainingError
 from r1lab.train.monitor import hacking_check
 from r1lab.train.grpo import GRPOConfig, apply_schedule, grpo_step, maybe_reset_reference, preflight, setup_grpo
-
-
-def _logged_rows(path: Path) -> list[dict]:
-    """The rows a metric log already holds (none when it does not exist yet)."""
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def heldout_eval(engine, task, examples, cfg: GRPOConfig, samples: int | None = None, keep_responses=False) -> dict:
@@ -69,7 +61,7 @@ def run_grpo(cfg: GRPOConfig, model_dir: str | Path, out_dir: str | Path, progre
     t0 = time.time()
     last, bad_steps = {}, 0
     # (proxy, gold) of earlier steps with general prompts, read back on resume so the check sees them all
-    earlier = _logged_rows(out_dir / "metrics.jsonl")
+    earlier = read_metrics(out_dir / "metrics.jsonl")
     monitor = [(r["monitor/preference"], r["monitor/general_gold"]) for r in earlier if "monitor/preference" in r]
     warned = any(r.get("monitor/hacking") for r in earlier)
     with StopFlag() as stop:
