@@ -51,3 +51,15 @@ def test_preference_pairs_cover_off_topic_and_far_wrong_answers():
     far = [p for p in pairs if p["why"] == "wrong" and p["rejected"].split()[-1].isdigit()
            and abs(int(p["rejected"].split()[-1]) - int(by_prompt[p["prompt"]].reference)) > 10]
     assert far, "wrong numeric answers include far misses"
+
+
+def test_every_general_family_but_translation_has_hundreds_of_prompts():
+    """Distinct examples are drawn: a family with few prompts is used up and the others fill the set.
+    Greetings and repetitions each keep at least a sixth of 1256 training and 300 held-out examples."""
+    task = GeneralTask()
+    for split, n in (("train", 1256), ("test", 300)):
+        fams = Counter(e.meta["family"] for e in task.examples(split, n=n, seed=12))
+        for fam in ("greet", "repeat", "next", "larger"):
+            assert fams[fam] >= n / 7, (split, fams)
+    greet = [e for e in task.examples("train", n=400, seed=0) if e.meta["family"] == "greet"]
+    assert all(task.verify(f"<think> </think> Hello, {e.prompt.split()[-1][:-1]}!", e).correct for e in greet)

@@ -48,3 +48,41 @@ def test_sft_learns_and_saves(tmp_path, tiny_tokenizer):
     after, _ = response_logprobs(model, build_batch([p], [r], 0))
     assert info["steps"] == 9 and (tmp_path / "model" / "config.json").is_file()
     assert float(after.detach().mean()) > float(before.detach().mean()) + 0.5
+
+
+def _one_sgd_step(tmp_path, tokenizer, agg):
+    import copy
+    model = make_model(tokenizer)
+    start = copy.deepcopy(model)
+    pairs = [{"prompt": "Question: Compute 5+7\nAnswer:", "response": "12"},
+             {"prompt": "Question: Say hello to Ana.\nAnswer:", "response": "Hello, Ana! " * 6}]
+    cfg = SFTConfig(epochs=1, batch_size=2, lr=0.1, warmup=0, grad_clip=1e9, optimizer="sgd", precision="fp32",
+                    loss_agg=agg)
+    sft(cfg, model, tokenizer, pairs, tmp_path / agg)
+    return start, model, pairs
+
+
+def test_sequence_loss_weighs_each_example_equally(tmp_path, tiny_tokenizer):
+    """One SGD step under loss_agg="sequence" equals a step on the mean over examples of each example's
+    token-mean NLL (a 3-token answer weighs as much as a 70-token one); the token mean is another step."""
+    start, stepped, pairs = _one_sgd_step(tmp_path, tiny_tokenizer, "sequence")
+    data, _ = encode_pairs(tiny_tokenizer, pairs, 256)
+    lp, _ = response_logprobs(start, build_batch([p for p, _ in data], [r for _, r in data], pad_id=0))
+    mask = build_batch([p for p, _ in data], [r for _, r in data], pad_id=0).mask
+    per_example = -(lp * mask).sum(-1) / mask.sum(-1)
+    per_example.mean().backward()
+    name = next(n for n, _ in start.named_parameters() if "down_proj" in n)
+    w = dict(start.named_parameters())[name]
+    expected = w.detach() - 0.1 * w.grad
+    got = dict(stepped.named_parameters())[name].detach()
+    assert torch.allclose(got, expected, atol=1e-5)
+    _, token_stepped, _ = _one_sgd_step(tmp_path, tiny_tokenizer, "token")
+    assert not torch.allclose(dict(token_stepped.named_parameters())[name].detach(), expected, atol=1e-4)
+
+
+def test_sft_config_rejects_unknown_loss_agg():
+    import pytest
+
+    from r1lab.errors import UserError
+    with pytest.raises(UserError, match="loss_agg"):
+        SFTConfig(loss_agg="tokens").validate()

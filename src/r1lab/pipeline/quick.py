@@ -16,7 +16,7 @@ QUICK = {
     "cold_start": {"sample": _SAMPLE, "sft": _SFT},
     "reasoning_rl": _RL,
     "rejection_sft": {"sample": _SAMPLE, "sft": _SFT},
-    "preference": {"rm": {"train_pairs": 32, "test_pairs": 16, "batch_size": 8}, "onpolicy": {**_SAMPLE, "prompts": 8}},
+    "preference": {"rm": {"train_pairs": 32, "test_pairs": 16, "batch_size": 8, "epochs": 1}, "onpolicy": {**_SAMPLE, "prompts": 8}},
     "r1": {**_RL, "general_steps": 1},
     "distill": {"student_pretrain": {"steps": 10, "batch_size": 4, "seq_len": 64, "tokenizer_docs": 200},
                 "traces": {**_SAMPLE, "samples_per_prompt": 1}, "sft": _SFT, "rl": _RL},

@@ -23,6 +23,20 @@ from r1lab.tasks.languages import LEXICON
 NAMES = ["Ana", "Bo", "Carla", "Dev", "Eli", "Femi", "Gus", "Hana", "Ivo", "Juno", "Kai", "Lia", "Mo", "Nia",
          "Omar", "Pia", "Quin", "Rosa", "Sam", "Tia", "Uma", "Vic", "Wen", "Xavi", "Yara", "Zed"]
 WORDS = ["cat", "sun", "tree", "blue", "map", "star", "rain", "door", "fish", "bird", "leaf", "rock"]
+
+
+def _syllable_names(first: str, rest: str, vowels: str, capital: bool) -> list[str]:
+    """Two-syllable made-up names (consonant vowel consonant vowel), in a fixed order."""
+    out = [a + v + b + w for a in first for v in vowels for b in rest for w in vowels]
+    return [n.capitalize() if capital else n for n in out]
+
+
+# With 26 names and 12 words the "greet" and "repeat" families had ~25 distinct training prompts each:
+# drawing distinct examples exhausted them, so ~95% of the general data and of its held-out split were the
+# two number families, and the SFT stages saw each greeting once (measured: 0% held-out accuracy on
+# greetings after rejection SFT). Made-up names and words give every family a few hundred prompts.
+NAMES = NAMES + _syllable_names("BDKLMNRST", "lmnrstv", "aeio", capital=True)
+WORDS = WORDS + _syllable_names("bdkmpt", "lnr", "aou", capital=False)
 # world words with a translation (both surface languages' lexicons)
 TRANSLATABLE = [k for k in ("units", "tens", "hundreds", "carry", "borrow", "check", "wait", "then", "first", "try")
                 if " " not in LEXICON["en"][k] and " " not in LEXICON["es"][k]]

@@ -21,11 +21,17 @@ from r1lab.runtime import MetricLogger, pick_device, seed_everything
 
 @dataclass
 class RewardModelConfig:
-    train_pairs: int = 4000
+    # The tiny world's reward model must tell a right number from a near miss ("307" for "317") to be
+    # of use on the policy's own answers. With 4000 generated pairs, 1 epoch (R1's count) at lr 1e-3 it
+    # scored 88% on held-out generated pairs but ranked the policy's right answers above its wrong ones
+    # only 52% of the time (chance), and the final stage learned to please it (general accuracy 44 -> 37);
+    # with 8000 pairs, 5 epochs at lr 3e-4: 99% and 77%, and its top-scored sample of 8 is right 53% of
+    # the time against 40% for a random one (measured on a demo's rejection-SFT policy, 200 held-out prompts).
+    train_pairs: int = 8000
     test_pairs: int = 400
-    epochs: int = 1                  # R1: 1 epoch
+    epochs: int = 5
     batch_size: int = 32
-    lr: float = 1e-3
+    lr: float = 3e-4
     seed: int = 0
     device: str = "auto"
 

@@ -38,12 +38,17 @@ class SFTConfig:
     checkpoint_every: int = 50
     optimizer: str = "adamw"         # adamw | sgd
     parallel: str = "ddp"            # under torchrun: ddp or fsdp (runtime/fsdp.py)
+    # "token": the NLL's mean over every response token of the batch (long responses weigh more);
+    # "sequence": each example's token-mean NLL, averaged over examples (a 10-token answer weighs as much
+    # as a 200-token chain of thought: short non-reasoning answers in a reasoning-heavy mix are learned)
+    loss_agg: str = "token"
 
     def validate(self) -> None:
         require(self.epochs >= 1, "epochs", "must be at least 1")
         require(self.batch_size >= 1, "batch_size", "must be at least 1")
         require(self.lr > 0, "lr", "must be positive")
         require(self.optimizer in ("adamw", "sgd"), "optimizer", "must be adamw or sgd")
+        require(self.loss_agg in ("token", "sequence"), "loss_agg", "must be token or sequence")
         require(self.parallel in PARALLEL_MODES, "parallel", f"must be one of {', '.join(PARALLEL_MODES)}")
 
 
@@ -104,7 +109,12 @@ def sft(cfg: SFTConfig, model, tokenizer, pairs: list[dict], out_dir: str | Path
             # (times the world size, since DDP averages gradients over ranks)
             nll_sum = -(lp * batch.mask).sum()
             tokens = float(all_reduce_sum(torch.tensor([float(batch.mask.sum())]))[0])
-            loss = nll_sum * world / max(tokens, 1.0)
+            if cfg.loss_agg == "sequence":  # the same global normalisation, over examples
+                per_seq = -(lp * batch.mask).sum(-1) / batch.mask.sum(-1).clamp(min=1)
+                rows = float(all_reduce_sum(torch.tensor([float(len(idx))]))[0])
+                loss = per_seq.sum() * world / max(rows, 1.0)
+            else:
+                loss = nll_sum * world / max(tokens, 1.0)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             gnorm = local_norm(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
