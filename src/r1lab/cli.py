@@ -209,7 +209,9 @@ def cmd_pipeline(args, base: dict | None = None) -> int:
 
     data = deep_merge(base or {}, load_yaml(args.config, R1Recipe) if args.config else {})
     cfg = build(R1Recipe, deep_merge(data, parse_overrides(args.overrides)))
-    run_r1(cfg, args.out)
+    from r1lab.pipeline.r1 import QUICK_SECONDS
+
+    run_r1(cfg, args.out, expected=QUICK_SECONDS if base else None)
     out = Path(args.out)
     print((out / "report.md").read_text())
     print(f"report: {out / 'report.md'}   summary: {out / 'summary.json'}   curves: {out / 'curves.png'}")

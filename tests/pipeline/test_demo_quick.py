@@ -52,5 +52,11 @@ def test_demo_quick_interrupt_and_resume(tmp_path):
         assert isinstance(verdict["holds"], bool)
     assert 0.0 <= summary["reward_model"]["heldout_accuracy"] <= 1.0
     assert "| R1 |" in (out / "report.md").read_text() and (out / "curves.png").stat().st_size > 1000
+    # the machine the times were measured on, printed first and stored; the whole run's time left per stage
+    import torch
+    assert p2.stdout.splitlines()[0].startswith(f"machine: {torch.backends.cpu.get_cpu_capability()}, ")
+    assert summary["calibration"]["matmul_gflops"] > 0 and summary["run_wall_seconds"] > 0
+    assert "(whole run: about" in p2.stdout and "Measured on" in (out / "report.md").read_text()
+    assert set(summary["stage_wall_seconds"]) >= {"rejection_sft", "reward_model", "r1"}
     for stage in ("cold_start", "rejection_sft", "distill_traces"):
         assert (out / stage / "data.jsonl").stat().st_size > 0

@@ -19,6 +19,8 @@ def test_zero_toy_run_and_skip_on_rerun(tmp_path):
     for part in ("base", "final"):
         for key in ("pass@1", "pass@2", "format_rate", "mean_response_tokens"):
             assert key in summary[part]
+    import torch
+    assert summary["calibration"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     for stage in ("base", "zero"):
         assert (out / stage / "DONE").is_file()
         assert (out / stage / "model" / "config.json").is_file()

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from r1lab.models import load_model_and_tokenizer
-from r1lab.pipeline.progress import progress_bar
+from r1lab.pipeline.progress import progress_bar, run_clock, start_run
 from r1lab.pipeline.stage import reseeded, run_stage
-from r1lab.pipeline.zero import (WORLD_BUDGET, WORLD_COMPONENTS, EvalConfig, base_stage, check_inputs, world_rl,
+from r1lab.pipeline.zero import (REFERENCE_GFLOPS, WORLD_BUDGET, WORLD_COMPONENTS, EvalConfig, base_stage, check_inputs, world_rl,
                                  zero_stage)
 from r1lab.rollout import NativeEngine, SamplingParams
 from r1lab.runtime import pick_device, read_jsonl, write_jsonl_atomic
@@ -360,7 +361,19 @@ def zero_lc_stage(cfg: R1Recipe, run_dir: Path, base: Path) -> Path:
                     run_dir, base)
 
 
-def run_r1(cfg: R1Recipe, run_dir: str | Path) -> dict:
+# Wall seconds of each stage of `r1lab demo` in a reference run (its DONE files' wall_seconds; "report" is
+# the report's evaluations) on a machine of REFERENCE_GFLOPS: the whole-run time estimate (progress.RunClock)
+# scales them to this machine and corrects them as stages finish.
+REFERENCE_GFLOPS = 95.0
+DEMO_SECONDS = {"base": 1020, "zero": 350, "cold_start": 90, "reasoning_rl": 420, "zero_lc": 450,
+                "rejection_sft": 330, "reward_model": 700, "r1": 240, "distill_traces": 60, "student_0.5m": 240,
+                "student_0.25m": 200, "rl_only_0.25m": 120, "report": 900}
+QUICK_SECONDS = {"base": 10, "zero": 6, "cold_start": 5, "reasoning_rl": 6, "zero_lc": 6, "rejection_sft": 5,
+                 "reward_model": 3, "r1": 6, "distill_traces": 2, "student_0.5m": 5, "student_0.25m": 5,
+                 "rl_only_0.25m": 5, "report": 20}
+
+
+def run_r1(cfg: R1Recipe, run_dir: str | Path, expected: dict[str, float] | None = None) -> dict:
     """Every stage in order; finished stages are skipped, an interrupted one resumes."""
     from r1lab.pipeline.distill import distill_stage
     from r1lab.pipeline.report import report_stage
@@ -369,6 +382,8 @@ def run_r1(cfg: R1Recipe, run_dir: str | Path) -> dict:
     check_inputs(cfg, skip=("r1",))  # the r1 stage's reward model is the one the pipeline trains
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    calibration = start_run(run_dir, expected or DEMO_SECONDS, REFERENCE_GFLOPS)
     base = base_stage(cfg, run_dir)
     zero = zero_stage(cfg, run_dir, base)
     cold = cold_start_stage(cfg, run_dir, zero, base)
@@ -383,4 +398,8 @@ def run_r1(cfg: R1Recipe, run_dir: str | Path) -> dict:
     models = {"base": (base, "r1zero"), "zero": (zero, "r1zero"), **ablation, "cold_start": (cold, R1_TEMPLATE),
               "reasoning_rl": (rrl, R1_TEMPLATE), "rejection_sft": (rsft, R1_TEMPLATE), "r1": (r1, R1_TEMPLATE)}
     models.update(students)
-    return report_stage(cfg, run_dir, models, rm)
+    clock = run_clock()
+    clock.start("report")
+    summary = report_stage(cfg, run_dir, models, rm, calibration=calibration, started=started)
+    clock.finish("report")
+    return summary

@@ -17,6 +17,7 @@ from r1lab.pipeline.plots import MONITOR_PANELS, plot_curves
 from r1lab.pipeline.stage import cached_json
 from r1lab.pipeline.zero import evaluate_model, first_aha, headline
 from r1lab.runtime import atomic_write_json, atomic_write_text, print0, read_metrics
+from r1lab.runtime.calibrate import calibration_line
 
 LABELS = {
     "base": "Base (pretrained)", "zero": "R1-Zero", "cold_start": "Cold start (SFT)",
@@ -25,6 +26,8 @@ LABELS = {
 }
 RL_CURVES = {"zero": "R1-Zero", "zero_lc": "R1-Zero + LC reward", "reasoning_rl": "reasoning RL",
              "r1": "R1"}
+STAGES = ("base", "zero", "zero_lc", "cold_start", "reasoning_rl", "rejection_sft", "reward_model", "r1",
+          "distill_traces")
 ROW_KEYS = ("pass@1", "pass@1_stderr", "pass@1_hard", "pass@1_hard_stderr", "reflection_rate",
             "effective_reflection_rate", "reflection_accuracy", "no_reflection_accuracy", "mean_response_tokens",
             "language_consistency", "general_accuracy", "general_accuracy_stderr", "format_rate")
@@ -85,7 +88,7 @@ def _pm(r: dict, key: str) -> str:
 
 
 def render_markdown(rows: dict, facts: dict, rm: dict, k: int, ev, seconds: dict, aha: dict | None,
-                    monitor: dict | None) -> str:
+                    monitor: dict | None, calibration: dict | None = None) -> str:
     hard = ", ".join(f"{a}={b}" for a, b in (ev.hard or {}).items())
     lines = [
         "# r1lab report: the DeepSeek-R1 recipe on the tiny reasoning world", "",
@@ -127,16 +130,19 @@ def render_markdown(rows: dict, facts: dict, rm: dict, k: int, ev, seconds: dict
                       f"({rm.get('test_pairs')} pairs; {_fmt(rm.get('heldout_accuracy_before'))}% before training)."]
     if seconds:
         lines += ["", "Stage wall times (s): " + ", ".join(f"{k_} {v:.0f}" for k_, v in seconds.items())]
+    if calibration:
+        lines += ["", f"Measured on {calibration_line(calibration).removeprefix('machine: ')}."]
     lines += ["", "![curves](curves.png)", ""]
     return "\n".join(lines)
 
 
-def stage_seconds(run_dir: Path, keys) -> dict:
+def stage_seconds(run_dir: Path, keys, field: str = "seconds") -> dict:
+    """A ``field`` of each stage's DONE (``seconds``: its training loop; ``wall_seconds``: the whole stage)."""
     out = {}
-    for key in keys:
+    for key in dict.fromkeys(keys):
         done = run_dir / key / "DONE"
         if done.is_file():
-            sec = json.loads(done.read_text()).get("seconds")
+            sec = json.loads(done.read_text()).get(field)
             if sec is not None:
                 out[key] = float(sec)
     return out
@@ -154,14 +160,13 @@ def monitor_summary(metrics: list[dict]) -> dict | None:
             "warning": f"first at step {flagged[0]['step']}" if flagged else None}
 
 
-def report_stage(cfg, run_dir: Path, models: dict, rm: dict) -> dict:
+def report_stage(cfg, run_dir: Path, models: dict, rm: dict, calibration: dict | None = None,
+                 started: float | None = None) -> dict:
     t0 = time.time()
     rows, evals = evaluate_rows(cfg, run_dir, models)
     facts = findings(rows, evals)
     k = cfg.eval.samples
-    seconds = stage_seconds(run_dir, ["base", "zero", "zero_lc", "cold_start", "reasoning_rl",
-                                      "rejection_sft", "reward_model",
-                                      "r1", *[m for m in models if m.startswith(("student_", "rl_only_"))]])
+    seconds = stage_seconds(run_dir, [*STAGES[:-1], *[m for m in models if m.startswith(("student_", "rl_only_"))]])
     aha = first_aha(run_dir / "zero")
     r1_metrics = read_metrics(run_dir / "r1" / "metrics.jsonl")
     monitor = monitor_summary(r1_metrics)
@@ -173,7 +178,9 @@ def report_stage(cfg, run_dir: Path, models: dict, rm: dict) -> dict:
                "protocol": {"examples": cfg.eval.examples, "samples": k, "temperature": cfg.eval.temperature,
                             "top_p": cfg.eval.top_p, "hard": cfg.eval.hard, "hard_examples": cfg.eval.hard_examples,
                             "general_examples": cfg.eval.general_examples, "fewshot": cfg.eval.fewshot},
-               "stage_seconds": seconds, "report_seconds": time.time() - t0}
+               "stage_seconds": seconds, "stage_wall_seconds": stage_seconds(run_dir, [*STAGES, *models], "wall_seconds"),
+               "report_seconds": time.time() - t0, "calibration": calibration,
+               "run_wall_seconds": time.time() - started if started else None}
     atomic_write_json(run_dir / "summary.json", summary)
     series = {label: read_metrics(run_dir / key / "metrics.jsonl") for key, label in RL_CURVES.items()}
     for key in models:
@@ -183,5 +190,7 @@ def report_stage(cfg, run_dir: Path, models: dict, rm: dict) -> dict:
     if monitor:
         plot_curves({"R1 (final stage)": r1_metrics}, run_dir / "reward_hacking.png", panels=MONITOR_PANELS,
                     title="Final stage: preference score (proxy) vs gold accuracy of the same general samples")
-    atomic_write_text(run_dir / "report.md", render_markdown(rows, facts, rm, k, cfg.eval, seconds, aha, monitor))
+    walls = summary["stage_wall_seconds"] or seconds  # runs whose stages predate wall_seconds: the loops' times
+    atomic_write_text(run_dir / "report.md", render_markdown(rows, facts, rm, k, cfg.eval, walls, aha, monitor,
+                                                             calibration))
     return summary

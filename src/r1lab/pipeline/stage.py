@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from pathlib import Path
 
 import yaml
@@ -134,13 +135,27 @@ def run_stage(run_dir: str | Path, name: str, fn, cfg=None) -> dict:
     if changed:
         raise UserError(f"stage {name!r} in {d} was started with a different config ({'; '.join(changed[:3])}); "
                         "rerun with the same settings to resume it, or choose another --out")
+    from r1lab.pipeline.progress import fmt_duration, run_clock
+
+    clock = run_clock()
+    clock = clock if clock is not None and clock.owns(run_dir, name) else None
     if is_done(d):
         print0(f"[{name}] done, skipping ({d})")
+        if clock:
+            clock.finish(name, skipped=True)
         return read_done(d)
     if cfg is not None:
         write_config(d, cfg)
-    print0(f"[{name}] running")
+    t0 = time.time()
+    if clock:
+        clock.start(name)
+        print0(f"[{name}] running (whole run: about {fmt_duration(clock.remaining())} left)")
+    else:
+        print0(f"[{name}] running")
     artifacts = fn(d)
+    artifacts = {**artifacts, "wall_seconds": round(time.time() - t0, 1)}
+    if clock:
+        clock.finish(name)
     mark_done(d, artifacts)
     shutil.rmtree(d / "checkpoints", ignore_errors=True)
     if stop_requested():  # the signal came during the stage's last step: it finished, stop before the next

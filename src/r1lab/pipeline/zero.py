@@ -19,7 +19,7 @@ from r1lab.eval.fewshot import fewshot_prompts
 from r1lab.models import check_model, load_model_and_tokenizer
 from r1lab.pipeline.findings import aha
 from r1lab.pipeline.plots import plot_curves
-from r1lab.pipeline.progress import progress_bar
+from r1lab.pipeline.progress import progress_bar, run_clock, start_run
 from r1lab.pipeline.stage import cached_json, reseeded, run_stage, stage_dir
 from r1lab.rollout import NativeEngine
 from r1lab.runtime import atomic_write_json, pick_device, print0, read_metrics
@@ -141,18 +141,29 @@ def headline(ev: dict) -> dict:
     return {k: v for k, v in ev.items() if k not in ("per_example",)}
 
 
+# Wall seconds of `r1lab zero`'s parts in a reference run on a machine of REFERENCE_GFLOPS (see
+# pipeline/progress.RunClock: the whole-run estimate scales them to this machine).
+REFERENCE_GFLOPS = 95.0
+ZERO_SECONDS = {"base": 1020, "eval_base": 60, "zero": 350, "eval_zero": 150}
+
+
 def run_zero(cfg: ZeroRecipe, run_dir: str | Path) -> dict:
     cfg = reseeded(cfg, cfg.seed)
     check_inputs(cfg)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
+    calibration = start_run(run_dir, ZERO_SECONDS, REFERENCE_GFLOPS)
     base_dir = base_stage(cfg, run_dir)
     z = cfg.zero
+    clock = run_clock()
+    clock.start("eval_base")
     print0("[eval] base model on held-out problems")
     base_eval = cached_json(stage_dir(run_dir, "base") / "eval.json",
                             lambda: evaluate_model(base_dir, z.task, z.task_options, z.template, cfg.eval, z.language))
+    clock.finish("eval_base")
     zero_stage(cfg, run_dir, base_dir)
+    clock.start("eval_zero")
     zdir = run_dir / "zero"
     print0("[eval] R1-Zero model on held-out problems")
     final_eval = cached_json(zdir / "eval.json",
@@ -173,9 +184,11 @@ def run_zero(cfg: ZeroRecipe, run_dir: str | Path) -> dict:
                 m, z.task, cfg.eval.hard_options(z.task_options), z.template, cfg.eval, z.language,
                 examples=cfg.eval.hard_examples))
             summary[part].update({"pass@1_hard": hard["pass@1"], "pass@1_hard_stderr": hard["pass@1_stderr"]})
+    clock.finish("eval_zero")
     summary["aha_reflection_grows"] = aha({"base": summary["base"], "zero": summary["final"]})
     summary["aha_excerpt"] = first_aha(zdir)
     summary["seconds"] = time.time() - t0
+    summary["calibration"] = calibration
     summary["gain_pass@1"] = summary["final"]["pass@1"] - summary["base"]["pass@1"]
     summary[f"final_pass@1_over_base_pass@{k}"] = summary["final"]["pass@1"] / max(1e-9, summary["base"][f"pass@{k}"])
     atomic_write_json(run_dir / "summary.json", summary)
