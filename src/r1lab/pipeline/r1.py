@@ -365,9 +365,9 @@ def zero_lc_stage(cfg: R1Recipe, run_dir: Path, base: Path) -> Path:
 # the report's evaluations) on a machine of REFERENCE_GFLOPS: the whole-run time estimate (progress.RunClock)
 # scales them to this machine and corrects them as stages finish.
 REFERENCE_GFLOPS = 95.0
-DEMO_SECONDS = {"base": 1020, "zero": 350, "cold_start": 90, "reasoning_rl": 420, "zero_lc": 450,
-                "rejection_sft": 330, "reward_model": 700, "r1": 240, "distill_traces": 60, "student_0.5m": 240,
-                "student_0.25m": 200, "rl_only_0.25m": 120, "report": 900}
+DEMO_SECONDS = {"base": 1020, "zero": 345, "cold_start": 35, "reasoning_rl": 440, "zero_lc": 450,
+                "rejection_sft": 250, "reward_model": 740, "r1": 160, "distill_traces": 51, "student_0.5m": 336,
+                "student_0.25m": 214, "rl_only_0.25m": 68, "report": 920}  # seeds 0 and 1, one thread each
 QUICK_SECONDS = {"base": 10, "zero": 6, "cold_start": 5, "reasoning_rl": 6, "zero_lc": 6, "rejection_sft": 5,
                  "reward_model": 3, "r1": 6, "distill_traces": 2, "student_0.5m": 5, "student_0.25m": 5,
                  "rl_only_0.25m": 5, "report": 20}
