@@ -52,3 +52,20 @@ def test_finished_stage_with_a_changed_config_is_refused_naming_the_keys(tmp_pat
     done = run_stage(tmp_path, "s", lambda d: calls.append(d) or {"ok": 3}, SFTConfig(epochs=2))
     assert done["ok"] == 1
     assert len(calls) == 1  # the same config skips the finished stage
+
+
+def test_a_key_added_after_a_stage_finished_is_no_change_at_its_default(tmp_path):
+    """A run directory written before a config key existed: the key at its default is not a change (the
+    stage is skipped), at another value it is (refused)."""
+    import yaml
+
+    from r1lab.errors import UserError
+    from r1lab.train.sft import SFTConfig
+
+    run_stage(tmp_path, "s", lambda d: {"ok": 1}, SFTConfig(epochs=2))
+    saved = yaml.safe_load((tmp_path / "s" / "config.yaml").read_text())
+    del saved["loss_agg"]  # as an older r1lab wrote it
+    (tmp_path / "s" / "config.yaml").write_text(yaml.safe_dump(saved))
+    assert run_stage(tmp_path, "s", lambda d: {"ok": 2}, SFTConfig(epochs=2))["ok"] == 1
+    with pytest.raises(UserError, match="loss_agg"):
+        run_stage(tmp_path, "s", lambda d: {"ok": 3}, SFTConfig(epochs=2, loss_agg="sequence"))

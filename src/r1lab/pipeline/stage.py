@@ -79,9 +79,21 @@ def config_changes(d: str | Path, cfg) -> list[str]:
     if not isinstance(saved, dict):
         raise _damaged(Path(d), "config.yaml", f"a mapping expected, got {type(saved).__name__}")
     old = _flatten(saved)
+    new = _flatten(_plain(cfg))
+    # A key the saved config lacks was added to r1lab after that stage started: at its default value it
+    # changes nothing that stage did (a run directory from an older version resumes and is skipped).
+    try:
+        default = _flatten(_plain(type(cfg)())) if dataclasses.is_dataclass(cfg) else {}
+    except TypeError:  # a config class without defaults for every field: every new key is a change
+        default = {}
+    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
+            if old.get(k) != new.get(k) and not (k not in old and k in default and new.get(k) == default[k])]
+
+
+def _plain(cfg) -> dict:
+    """A config as the YAML it is saved as (tuples as lists, and so on)."""
     data = dataclasses.asdict(cfg) if dataclasses.is_dataclass(cfg) else cfg
-    new = _flatten(yaml.safe_load(yaml.safe_dump(data, sort_keys=False)) or {})
-    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    return yaml.safe_load(yaml.safe_dump(data, sort_keys=False)) or {}
 
 
 def reseeded(cfg, offset: int, skip: tuple[str, ...] = ("eval",)):
