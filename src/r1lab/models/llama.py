@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from r1lab.models.lora import linear_bias, linear_weight, lora_dropout_active
+
 FAST_CLASSES = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM"}
 TABLE_ROPE = {"default", "linear", "llama3", "yarn"}  # rope types whose cos/sin depend on the position only
 
@@ -310,20 +312,22 @@ def sign_folded(sin):
 
 
 def fused_qkv(attn):
-    """(weight, bias) of q, k and v stacked: one matmul instead of three."""
-    w = torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight])
-    if attn.q_proj.bias is None:
+    """(weight, bias) of q, k and v stacked: one matmul instead of three. LoRA layers contribute their
+    effective weight W + s B A (``models/lora.py``)."""
+    projections = (attn.q_proj, attn.k_proj, attn.v_proj)
+    w = torch.cat([linear_weight(m) for m in projections])
+    if linear_bias(attn.q_proj) is None:
         return w, None
-    return w, torch.cat([attn.q_proj.bias, attn.k_proj.bias, attn.v_proj.bias])
+    return w, torch.cat([linear_bias(m) for m in projections])
 
 
 def fused_gate_up(mlp):
     """Gate and up projections stacked, for the standard gated MLP without biases; else None."""
     if not all(hasattr(mlp, n) for n in ("gate_proj", "up_proj", "down_proj", "act_fn")):
         return None
-    if mlp.gate_proj.bias is not None or mlp.up_proj.bias is not None:
+    if linear_bias(mlp.gate_proj) is not None or linear_bias(mlp.up_proj) is not None:
         return None
-    return torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])
+    return torch.cat([linear_weight(mlp.gate_proj), linear_weight(mlp.up_proj)])
 
 
 def grouped_fits(model, lay: GroupedLayout | None) -> bool:
@@ -334,6 +338,7 @@ def grouped_fits(model, lay: GroupedLayout | None) -> bool:
 
 
 def grouped_ok(model) -> bool:
-    """Whether ``grouped_forward`` computes this model exactly: Llama-like, and no attention dropout
-    while training (the grid attention has none)."""
-    return llama_like(model) and not (model.training and float(getattr(model.config, "attention_dropout", 0.0)) > 0)
+    """Whether ``grouped_forward`` computes this model exactly: Llama-like, and no attention or LoRA dropout
+    while training (the grid attention has none; fused projections apply one effective weight)."""
+    return (llama_like(model) and not (model.training and float(getattr(model.config, "attention_dropout", 0.0)) > 0)
+            and not lora_dropout_active(model))

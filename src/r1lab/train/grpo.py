@@ -21,6 +21,7 @@ import torch
 
 from r1lab.config import require
 from r1lab.errors import UserError
+from r1lab.models.lora import AdapterOff, LoraSettings, has_lora, reference_view
 from r1lab.core import check_loss_options, group_advantages, policy_loss
 from r1lab.rewards import RewardFailures, build_rewards, is_r1zero_format, score_all
 from r1lab.rewards.behaviour import has_effective_correction, language_consistency, reflection_count, reflection_stats
@@ -105,6 +106,7 @@ class GRPOConfig:
     preflight: bool = True           # sample a small batch first; stop if every reward is equal (no signal)
     preflight_prompts: int = 8
     max_bad_steps: int = 3           # consecutive steps whose updates were all non-finite before stopping
+    lora: LoraSettings = field(default_factory=LoraSettings)  # lora.r > 0: train a LoRA adapter (models/lora.py)
 
     def validate(self) -> None:
         require(self.parallel in PARALLEL_MODES, "parallel", f"must be one of {', '.join(PARALLEL_MODES)}")
@@ -134,6 +136,13 @@ class GRPOConfig:
                 raise UserError(f"config key {key!r}: {e}") from None
         require(self.dual_clip is None or self.objective == "clip", "dual_clip",
                 f"bounds the clipped objective; it does not apply to objective {self.objective!r}")
+        self.lora.validate()
+        if self.lora.enabled:
+            require(self.parallel == "ddp", "lora.r", "LoRA runs with parallel=ddp (FSDP sharding of adapters is not supported)")
+            # the reference is the base model (adapter off): resetting it to the policy would need a copy
+            require(self.kl_coef == 0 or self.ref_reset_every <= 0 or self.ref_reset_every >= self.steps, "ref_reset_every",
+                    f"({self.ref_reset_every}) must be 0 or >= steps ({self.steps}) with LoRA: the reference is the base "
+                    "model with the adapter disabled, which a reset cannot move")
         require(self.general_steps is None or 0 <= self.general_steps <= self.steps, "general_steps",
                 f"must be between 0 and steps ({self.steps}), or null for every step")
         if self.general_steps is not None:
@@ -343,7 +352,10 @@ def grpo_step(policy, ref_model, optimizer, engine, task, rewards, failures: Rew
     if all_reduce_sum(torch.tensor([float(keep.sum())]))[0] > 0:
         on_policy = cfg.mu == 1 and cfg.minibatches == 1
         old_lp = None if on_policy else batch_logprobs(policy, batch, cfg, autocast)
-        ref_lp = batch_logprobs(ref_model, batch, cfg, autocast) if (ref_model is not None and cfg.kl_coef > 0) else None
+        ref_lp = None
+        if ref_model is not None and cfg.kl_coef > 0:
+            with reference_view(ref_model) as ref:  # a LoRA run's reference: the policy with its adapter off
+                ref_lp = batch_logprobs(ref, batch, cfg, autocast)
         policy.train()
         upd = grpo_update(policy, optimizer, batch, adv_B, keep, old_lp, ref_lp, cfg, step, autocast, train_model,
                           beh_lp)
@@ -416,14 +428,16 @@ def check_reward_models(cfg: GRPOConfig, prefix: str = "") -> None:
 def setup_grpo(policy, tokenizer, task, cfg: GRPOConfig, device, autocast_factory=None):
     """Reference model, optimizer, sampler and rewards for a GRPO run on ``policy``."""
     ref_model = None
-    if cfg.kl_coef > 0:
+    if cfg.kl_coef > 0 and has_lora(policy):
+        ref_model = AdapterOff(policy)  # the same weights with the adapter disabled: no second copy
+    elif cfg.kl_coef > 0:
         ref_model = copy.deepcopy(policy).eval()
         for p in ref_model.parameters():
             p.requires_grad_(False)
     shard(policy, cfg.parallel)  # before the optimizer: it holds the sharded parameters (a no-op for DDP)
-    if ref_model is not None:
+    if isinstance(ref_model, torch.nn.Module):
         shard(ref_model, cfg.parallel)
-    optimizer = make_optimizer(policy, cfg.lr, cfg.weight_decay)
+    optimizer = make_optimizer(policy, cfg.lora.lr_or(cfg.lr), cfg.weight_decay)
     engine = NativeEngine(policy, tokenizer, device=device, max_batch=cfg.max_batch,
                           autocast=sampler_autocast(cfg, device, autocast_factory))
     rewards = build_rewards(cfg.rewards, task, cfg.reward_options)
@@ -431,14 +445,15 @@ def setup_grpo(policy, tokenizer, task, cfg: GRPOConfig, device, autocast_factor
 
 
 def apply_schedule(optimizer, cfg: GRPOConfig, step: int) -> float:
-    lr = lr_at(step, cfg.steps, cfg.lr, cfg.warmup, cfg.lr_schedule, cfg.min_lr_ratio)
+    lr = lr_at(step, cfg.steps, cfg.lora.lr_or(cfg.lr), cfg.warmup, cfg.lr_schedule, cfg.min_lr_ratio)
     set_lr(optimizer, lr)
     return lr
 
 
 def maybe_reset_reference(ref_model, policy, cfg: GRPOConfig, step: int) -> bool:
     """pi_ref <- pi_theta every ``ref_reset_every`` steps (R1: "Every 400 steps, we replace the reference model")."""
-    if ref_model is None or cfg.ref_reset_every <= 0 or step == 0 or step % cfg.ref_reset_every != 0:
+    if (not isinstance(ref_model, torch.nn.Module) or cfg.ref_reset_every <= 0 or step == 0
+            or step % cfg.ref_reset_every != 0):
         return False
     ref_model.load_state_dict(policy.state_dict())
     return True
