@@ -4,9 +4,9 @@ Each measurement runs in its own process (peak RSS is per process), alternating 
 ``--rounds`` rounds because these machines are noisy. A step samples ``--prompts`` x ``--group`` responses
 of up to ``--max-new-tokens`` tokens (arithmetic prompts, the R1-Zero template), scores them and makes one
 update with the k3 KL to the reference (full: a second copy of the weights; LoRA: the adapter disabled).
-For LoRA it also times what the native sampler pays per generation for the adapter: the effective fused
-q/k/v and gate/up weights W + s B A of every layer (``fuse_cpu_s``, against the plain concatenation of
-full training; nothing is merged into the base weights). ``step_cpu_s`` is the CPU time of a step (one
+It also times what the native sampler pays once a generation to build its fused weights (``fuse_cpu_s``):
+with LoRA the effective W + s B A of every adapted matrix, against the plain concatenations of full
+training (nothing is merged into the base weights). ``step_cpu_s`` is the CPU time of a step (one
 thread): on a core shared with other jobs it measures the work where the wall time ``step_s`` does not.
 
 Usage: python benchmarks/lora_vs_full.py --model DIR [--steps 3] [--warmup 1] [--rounds 1] [--lora-r 16]
@@ -27,9 +27,9 @@ import torch
 
 def worker(args) -> dict:
     from r1lab.models import load_model_and_tokenizer
-    from r1lab.models.llama import fused_gate_up, fused_qkv
     from r1lab.models.lora import LoraSettings, attach_lora
     from r1lab.rewards import RewardFailures
+    from r1lab.rollout.engine import _LlamaDecoder
     from r1lab.runtime import setup_threads
     from r1lab.runtime.memory import peak_rss_mb
     from r1lab.tasks import get_task
@@ -58,12 +58,11 @@ def worker(args) -> dict:
     for key in ("step_s", "step_cpu_s", "sample_s", "train_s", "response_len_mean"):
         out[key] = round(statistics.mean(r[key] for r in rows), 3)
     with torch.no_grad():  # what a generation pays to build its fused weights (with LoRA: + s B A per matrix)
-        layers = list(policy.model.layers)
+        decoder = _LlamaDecoder(policy.eval(), {})
         times = []
         for _ in range(5):
             t0 = time.process_time()
-            for layer in layers:
-                fused_qkv(layer.self_attn), fused_gate_up(layer.mlp)
+            decoder._fuse_weights()
             times.append(time.process_time() - t0)
         out["fuse_cpu_s"] = round(statistics.median(times), 5)
     return out

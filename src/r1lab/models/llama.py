@@ -293,15 +293,18 @@ def qkv_rotary(layer, x, wqkv, bqkv, cos, sin, H: int, Hk: int, D: int):
     return qk * cos + torch.roll(qk, D // 2, dims=-1) * sin, v
 
 
-def mlp_residual(layer, x, attn_out, gate_up=None):
+def mlp_residual(layer, x, attn_out, gate_up=None, o_weight=None, down_weight=None):
     """The rest of a layer after attention: output projection and residual, then the MLP and residual
-    (gate and up as one matmul when ``gate_up``, from ``fused_gate_up``, is given)."""
-    x = x + layer.self_attn.o_proj(attn_out)
+    (gate and up as one matmul when ``gate_up``, from ``fused_gate_up``, is given; the output and down
+    projections by ``o_weight`` / ``down_weight`` when given, the sampler's LoRA effective weights)."""
+    o_proj, down_proj = layer.self_attn.o_proj, layer.mlp.down_proj
+    x = x + (o_proj(attn_out) if o_weight is None else F.linear(attn_out, o_weight, linear_bias(o_proj)))
     h = rms_norm(layer.post_attention_layernorm, x)
     if gate_up is None:
         return x + layer.mlp(h)
     gate, up = F.linear(h, gate_up).chunk(2, dim=-1)
-    return x + layer.mlp.down_proj(layer.mlp.act_fn(gate) * up)
+    act = layer.mlp.act_fn(gate) * up
+    return x + (down_proj(act) if down_weight is None else F.linear(act, down_weight, linear_bias(down_proj)))
 
 
 def sign_folded(sin):

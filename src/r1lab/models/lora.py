@@ -88,7 +88,7 @@ def peft_model_of(model):
     return getattr(model, _PEFT_HANDLE)
 
 
-def _adapting(module) -> bool:
+def lora_active(module) -> bool:
     """A PEFT LoRA layer whose adapters are on and not merged into its base weight."""
     return (hasattr(module, "base_layer") and hasattr(module, "lora_A") and not module.disable_adapters
             and not module.merged)
@@ -100,7 +100,7 @@ def linear_weight(module) -> torch.Tensor:
     if not hasattr(module, "base_layer"):
         return module.weight
     w = module.get_base_layer().weight
-    if not _adapting(module):
+    if not lora_active(module):
         return w
     for name in module.active_adapters:
         if name in module.lora_A:
@@ -118,7 +118,7 @@ def lora_dropout_active(model) -> bool:
     if not model.training:
         return False
     for m in model.modules():
-        if _adapting(m):
+        if lora_active(m):
             for d in m.lora_dropout.values():
                 if isinstance(d, torch.nn.Dropout) and d.p > 0:
                     return True
