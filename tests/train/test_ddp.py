@@ -71,7 +71,7 @@ def _sft_pairs():
     return [{"prompt": f"User: Say hello to {n}.\nAssistant:", "response": f"<think>\n</think>\nHello, {n}!"} for n in names]
 
 
-def _sft_run(model_dir, out_dir, parallel="ddp"):
+def _sft_run(model_dir, out_dir, parallel="ddp", lora=()):
     from transformers import AutoTokenizer, LlamaForCausalLM
 
     from r1lab.runtime.fsdp import model_state
@@ -81,13 +81,17 @@ def _sft_run(model_dir, out_dir, parallel="ddp"):
     model = LlamaForCausalLM.from_pretrained(model_dir)
     cfg = SFTConfig(epochs=2, batch_size=4, lr=1.0, warmup=1, precision="fp32", optimizer="sgd", parallel=parallel,
                     checkpoint_every=1)
+    if lora:
+        from r1lab.models.lora import LoraSettings
+
+        cfg.lora = LoraSettings(*lora)
     info = sft(cfg, model, tok, _sft_pairs(), out_dir)
     return model_state(model), info
 
 
-def _sft_worker(rank, world, model_dir, init_file, out_file, out_dir, parallel="ddp"):
+def _sft_worker(rank, world, model_dir, init_file, out_file, out_dir, parallel="ddp", lora=()):
     _init(rank, world, init_file)
-    params, info = _sft_run(model_dir, out_dir, parallel)
+    params, info = _sft_run(model_dir, out_dir, parallel, lora)
     if rank == 0:
         torch.save({"params": params, "loss": info["final_loss"]}, out_file)
     shutdown()
@@ -132,10 +136,27 @@ def test_two_process_sft_equals_one_process(tmp_path, tiny_model_dir, parallel):
     assert all(ckpt["model"][k].shape == single[k].shape for k in single)
 
 
-@pytest.mark.parametrize("parallel", ["ddp", "fsdp"])
-def test_torchrun_cli_grpo_two_ranks_exits_cleanly(tmp_path, tiny_model_dir, parallel):
+def test_two_process_lora_sft_equals_one_process(tmp_path, tiny_model_dir):
+    """LoRA under DDP: the adapter's gradients are all-reduced (the frozen base is not), the merged result equals
+    one process's, and rank 0 writes model/ and model_adapter/."""
+    torch.set_num_threads(1)
+    single, info = _sft_run(str(tiny_model_dir), tmp_path / "one", lora=(4,))
+    out = tmp_path / "two.pt"
+    mp.spawn(_sft_worker, args=(2, str(tiny_model_dir), str(tmp_path / "init"), str(out), str(tmp_path / "two"),
+                                "ddp", (4,)), nprocs=2, join=True)
+    res = torch.load(out, weights_only=False)
+    assert res["loss"] == pytest.approx(info["final_loss"], rel=1e-5)
+    assert res["params"].keys() == single.keys() and _close(single, res["params"])  # merged: plain weights
+    init = __import__("transformers").LlamaForCausalLM.from_pretrained(str(tiny_model_dir)).state_dict()
+    assert max((init[k] - single[k]).abs().max() for k in init) > 1e-3
+    assert (tmp_path / "two" / "model_adapter" / "adapter_config.json").is_file()
+
+
+@pytest.mark.parametrize("parallel,extra", [("ddp", []), ("fsdp", []), ("ddp", ["lora.r=4"])])
+def test_torchrun_cli_grpo_two_ranks_exits_cleanly(tmp_path, tiny_model_dir, parallel, extra):
     """The user's command under torchrun: both ranks finish, exit 0 (no abort at teardown), one model written
-    (full weights, loadable); with FSDP the sampler generates from the gathered weights."""
+    (full weights, loadable); with FSDP the sampler generates from the gathered weights; with LoRA the
+    reference is the adapter-disabled policy and model_adapter/ is written too."""
     import subprocess
     import sys
 
@@ -144,7 +165,7 @@ def test_torchrun_cli_grpo_two_ranks_exits_cleanly(tmp_path, tiny_model_dir, par
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "r1lab", "grpo",
            "--model", str(tiny_model_dir), "--out", str(out), "steps=2", "prompts_per_step=2", "group_size=2",
            "max_new_tokens=8", "preflight=false", "eval_every=0", "micro_batch_size=2", f"parallel={parallel}",
-           "kl_coef=0.01"]
+           "kl_coef=0.01", *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
     try:
@@ -163,6 +184,7 @@ def test_torchrun_cli_grpo_two_ranks_exits_cleanly(tmp_path, tiny_model_dir, par
     init = LlamaForCausalLM.from_pretrained(str(tiny_model_dir)).state_dict()
     trained = LlamaForCausalLM.from_pretrained(str(out / "model")).state_dict()
     assert init.keys() == trained.keys() and all(init[k].shape == trained[k].shape for k in init)
+    assert (out / "model_adapter" / "adapter_config.json").is_file() == bool(extra)
 
 
 def test_threads_are_shared_between_local_ranks(monkeypatch):

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from r1lab.models.lora import linear_bias, linear_weight, lora_dropout_active
+
 FAST_CLASSES = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM"}
 TABLE_ROPE = {"default", "linear", "llama3", "yarn"}  # rope types whose cos/sin depend on the position only
 
@@ -291,15 +293,18 @@ def qkv_rotary(layer, x, wqkv, bqkv, cos, sin, H: int, Hk: int, D: int):
     return qk * cos + torch.roll(qk, D // 2, dims=-1) * sin, v
 
 
-def mlp_residual(layer, x, attn_out, gate_up=None):
+def mlp_residual(layer, x, attn_out, gate_up=None, o_weight=None, down_weight=None):
     """The rest of a layer after attention: output projection and residual, then the MLP and residual
-    (gate and up as one matmul when ``gate_up``, from ``fused_gate_up``, is given)."""
-    x = x + layer.self_attn.o_proj(attn_out)
+    (gate and up as one matmul when ``gate_up``, from ``fused_gate_up``, is given; the output and down
+    projections by ``o_weight`` / ``down_weight`` when given, the sampler's LoRA effective weights)."""
+    o_proj, down_proj = layer.self_attn.o_proj, layer.mlp.down_proj
+    x = x + (o_proj(attn_out) if o_weight is None else F.linear(attn_out, o_weight, linear_bias(o_proj)))
     h = rms_norm(layer.post_attention_layernorm, x)
     if gate_up is None:
         return x + layer.mlp(h)
     gate, up = F.linear(h, gate_up).chunk(2, dim=-1)
-    return x + layer.mlp.down_proj(layer.mlp.act_fn(gate) * up)
+    act = layer.mlp.act_fn(gate) * up
+    return x + (down_proj(act) if down_weight is None else F.linear(act, down_weight, linear_bias(down_proj)))
 
 
 def sign_folded(sin):
@@ -310,20 +315,22 @@ def sign_folded(sin):
 
 
 def fused_qkv(attn):
-    """(weight, bias) of q, k and v stacked: one matmul instead of three."""
-    w = torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight])
-    if attn.q_proj.bias is None:
+    """(weight, bias) of q, k and v stacked: one matmul instead of three. LoRA layers contribute their
+    effective weight W + s B A (``models/lora.py``)."""
+    projections = (attn.q_proj, attn.k_proj, attn.v_proj)
+    w = torch.cat([linear_weight(m) for m in projections])
+    if linear_bias(attn.q_proj) is None:
         return w, None
-    return w, torch.cat([attn.q_proj.bias, attn.k_proj.bias, attn.v_proj.bias])
+    return w, torch.cat([linear_bias(m) for m in projections])
 
 
 def fused_gate_up(mlp):
     """Gate and up projections stacked, for the standard gated MLP without biases; else None."""
     if not all(hasattr(mlp, n) for n in ("gate_proj", "up_proj", "down_proj", "act_fn")):
         return None
-    if mlp.gate_proj.bias is not None or mlp.up_proj.bias is not None:
+    if linear_bias(mlp.gate_proj) is not None or linear_bias(mlp.up_proj) is not None:
         return None
-    return torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])
+    return torch.cat([linear_weight(mlp.gate_proj), linear_weight(mlp.up_proj)])
 
 
 def grouped_fits(model, lay: GroupedLayout | None) -> bool:
@@ -334,6 +341,7 @@ def grouped_fits(model, lay: GroupedLayout | None) -> bool:
 
 
 def grouped_ok(model) -> bool:
-    """Whether ``grouped_forward`` computes this model exactly: Llama-like, and no attention dropout
-    while training (the grid attention has none)."""
-    return llama_like(model) and not (model.training and float(getattr(model.config, "attention_dropout", 0.0)) > 0)
+    """Whether ``grouped_forward`` computes this model exactly: Llama-like, and no attention or LoRA dropout
+    while training (the grid attention has none; fused projections apply one effective weight)."""
+    return (llama_like(model) and not (model.training and float(getattr(model.config, "attention_dropout", 0.0)) > 0)
+            and not lora_dropout_active(model))

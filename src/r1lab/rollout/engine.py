@@ -35,6 +35,7 @@ import torch
 from r1lab.models.forward import lm_forward, positions_from_mask
 from r1lab.models.llama import (TABLE_ROPE, fused_gate_up, fused_qkv, llama_like, mlp_residual, qkv_rotary, rms_norm,
                                 sign_folded)
+from r1lab.models.lora import linear_weight, lora_active
 from r1lab.runtime.fsdp import full_weights
 
 # Top-p: rejection rounds before the exact (sorting) fallback; each round accepts with prob >= top_p.
@@ -190,7 +191,10 @@ class _LlamaDecoder:
         for layer in self.layers:
             wqkv, bqkv = fused_qkv(layer.self_attn)
             gu = fused_gate_up(layer.mlp)
-            self.fused.append((cast(wqkv), cast(bqkv), cast(gu)))
+            # LoRA output and down projections as one effective weight each (W + s B A, built here once a
+            # generation): no adapter matmuls per decoded token; plain layers keep their module call
+            o, down = (linear_weight(m) if lora_active(m) else None for m in (layer.self_attn.o_proj, layer.mlp.down_proj))
+            self.fused.append((cast(wqkv), cast(bqkv), cast(gu), cast(o), cast(down)))
 
     def _rope(self, x, pos_BT):
         """cos and sign-folded sin, (B, T, 1, D): ``rotate_half(x) * sin == roll(x, D/2) * sin_signed``."""
@@ -202,7 +206,7 @@ class _LlamaDecoder:
     def _qkv(self, i, layer, x_BTd, cos_BT1D, sin_BT1D):
         """Queries (B, H, T, D) and keys, values (B, kv_heads, T, D) of one layer, rotary applied."""
         H = self.heads
-        wqkv, bqkv, _ = self.fused[i]
+        wqkv, bqkv = self.fused[i][:2]
         qk, v = qkv_rotary(layer, x_BTd, wqkv, bqkv, cos_BT1D, sin_BT1D, H, self.kv_heads, self.head_dim)
         # q contiguous: a batch-strided q (a slice of the stacked heads) measured 60% slower in the
         # attention matmuls
@@ -212,7 +216,7 @@ class _LlamaDecoder:
         return q, k.to(dtype), v.to(dtype)
 
     def _finish_layer(self, i, layer, x_BTd, attn_BTE):
-        return mlp_residual(layer, x_BTd, attn_BTE, self.fused[i][2])
+        return mlp_residual(layer, x_BTd, attn_BTE, *self.fused[i][2:])
 
     def _on_grid(self, rows_BKRX, fn):
         """``fn`` over the rows laid out per prompt, (P, kv_heads, G*rep, X), then back to live rows."""

@@ -43,10 +43,16 @@ def cpu_supports_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def resolve_precision(device: torch.device, precision: str) -> str:
+    """"auto" -> "bf16" on CUDA and on CPUs with native bf16, else "fp32"; other names unchanged."""
+    if precision == "auto":
+        return "bf16" if (device.type == "cuda" or cpu_supports_bf16()) else "fp32"
+    return precision
+
+
 def autocast_ctx(device: torch.device, precision: str):
     """``precision``: "fp32" (no autocast), "bf16" (autocast to bfloat16), or "auto" (bf16 where fast)."""
-    if precision == "auto":
-        precision = "bf16" if (device.type == "cuda" or cpu_supports_bf16()) else "fp32"
+    precision = resolve_precision(device, precision)
     if precision == "fp32":
         return contextlib.nullcontext()
     if precision != "bf16":

@@ -98,9 +98,16 @@ def full_weights(model):
             u.reshard()
 
 
+# set on a model by r1lab.models.lora.attach_lora: its checkpoints hold the LoRA adapter only (the base
+# weights are frozen and reloaded from the model directory)
+_ADAPTER_ONLY = "_r1lab_adapter_only"
+
+
 def model_state(model) -> dict:
     """The model's state dict; under FSDP the full one, gathered (every rank must call; rank 0 gets the
-    tensors on CPU, the others an empty dict)."""
+    tensors on CPU, the others an empty dict). A LoRA model's: the adapter's tensors only."""
+    if getattr(model, _ADAPTER_ONLY, False):
+        return {k: v for k, v in model.state_dict().items() if ".lora_" in k}
     if not is_fsdp(model):
         return model.state_dict()
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
@@ -118,6 +125,16 @@ def optimizer_state(model, optimizer) -> dict:
 
 
 def load_model_state(model, state: dict) -> None:
+    if getattr(model, _ADAPTER_ONLY, False):
+        expected = set(model_state(model))
+        if set(state) != expected:  # a checkpoint of full training, or of another rank or targets
+            from r1lab.errors import UserError
+
+            raise UserError(f"a checkpoint holds {len(state)} tensors where this run's LoRA adapter has "
+                            f"{len(expected)}: it was written with other lora.* settings (or without LoRA); "
+                            "remove the stage's checkpoints/ to start over")
+        model.load_state_dict(state, strict=False)
+        return
     if not is_fsdp(model):
         model.load_state_dict(state)
         return

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import time
 from dataclasses import dataclass, field
 
@@ -20,13 +21,15 @@ import torch
 
 from r1lab.config import require
 from r1lab.errors import UserError
-from r1lab.core import group_advantages, policy_loss
+from r1lab.models.lora import AdapterOff, LoraSettings, has_lora, reference_view
+from r1lab.core import check_loss_options, group_advantages, policy_loss
 from r1lab.rewards import RewardFailures, build_rewards, is_r1zero_format, score_all
 from r1lab.rewards.behaviour import has_effective_correction, language_consistency, reflection_count, reflection_stats
 from r1lab.rewards.format import is_r1_format, reasoning_of
 from r1lab.rewards.registry import target_language
 from r1lab.rollout import NativeEngine, SamplingParams
-from r1lab.runtime import all_reduce_mean, all_reduce_sum, rank, world_size
+from r1lab.runtime import all_reduce_mean, all_reduce_sum, autocast_ctx, rank, world_size
+from r1lab.runtime.device import resolve_precision
 from r1lab.runtime.fsdp import PARALLEL_MODES, local_norm, shard
 from r1lab.tasks.templates import render_prompt
 from r1lab.train.batch import build_batch, response_logprobs
@@ -67,6 +70,15 @@ class GRPOConfig:
     max_tokens_norm: int | None = None   # Dr. GRPO constant; defaults to max_new_tokens
     dynamic_sampling: bool = False   # drop groups whose rewards are all equal (DAPO)
     mask_truncated: bool = False     # no loss on responses cut at max_new_tokens (DAPO overlong filtering)
+    # the GRPO family of losses (README "Policy losses"; r1lab.core.policy_loss has the formulas)
+    ratio_level: str = "token"       # token (GRPO) or sequence (GSPO-token, Zheng et al. 2025)
+    objective: str = "clip"          # clip (PPO/GRPO) or cispo (MiniMax-M1 2025)
+    dual_clip: float | None = None   # c > 1: objectives with A < 0 bounded below by c*A (Ye et al. 2020)
+    # truncated importance sampling against the sampler's log-probabilities (Yao et al. 2025); null: on
+    # exactly when the sampler's precision differs from the trainer's
+    is_correction: bool | None = None
+    is_level: str = "token"          # token or sequence weights
+    is_cap: float = 2.0              # C: weights are min(pi_old / pi_sampler, C)
     # general (non-reasoning) prompts of a mixture task, and so the preference reward, only in the last N
     # steps (R1 stage 2: "general instruction data and preference-based rewards are incorporated
     # exclusively in the final 400 steps" of 1,700); None: in every step
@@ -83,6 +95,7 @@ class GRPOConfig:
     eval_top_p: float = 0.95
     # runtime
     precision: str = "fp32"
+    sample_precision: str | None = None  # the sampler's precision (fp32, bf16, auto); null: as `precision`
     device: str = "auto"
     max_batch: int = 256             # live rows in the sampler
     seed: int = 0
@@ -93,6 +106,7 @@ class GRPOConfig:
     preflight: bool = True           # sample a small batch first; stop if every reward is equal (no signal)
     preflight_prompts: int = 8
     max_bad_steps: int = 3           # consecutive steps whose updates were all non-finite before stopping
+    lora: LoraSettings = field(default_factory=LoraSettings)  # lora.r > 0: train a LoRA adapter (models/lora.py)
 
     def validate(self) -> None:
         require(self.parallel in PARALLEL_MODES, "parallel", f"must be one of {', '.join(PARALLEL_MODES)}")
@@ -113,6 +127,22 @@ class GRPOConfig:
         require(self.mu >= 1, "mu", "must be at least 1")
         require(self.max_new_tokens >= 1, "max_new_tokens", "must be at least 1")
         require(self.precision in ("fp32", "bf16", "auto"), "precision", "must be fp32, bf16 or auto")
+        require(self.sample_precision in (None, "fp32", "bf16", "auto"), "sample_precision",
+                "must be fp32, bf16, auto or null (as precision)")
+        for key in ("ratio_level", "objective", "dual_clip", "is_level", "is_cap"):
+            try:  # one option at a time, so the message names the key that is wrong
+                check_loss_options(**{key: getattr(self, key)})
+            except ValueError as e:
+                raise UserError(f"config key {key!r}: {e}") from None
+        require(self.dual_clip is None or self.objective == "clip", "dual_clip",
+                f"bounds the clipped objective; it does not apply to objective {self.objective!r}")
+        self.lora.validate()
+        if self.lora.enabled:
+            require(self.parallel == "ddp", "lora.r", "LoRA runs with parallel=ddp (FSDP sharding of adapters is not supported)")
+            # the reference is the base model (adapter off): resetting it to the policy would need a copy
+            require(self.kl_coef == 0 or self.ref_reset_every <= 0 or self.ref_reset_every >= self.steps, "ref_reset_every",
+                    f"({self.ref_reset_every}) must be 0 or >= steps ({self.steps}) with LoRA: the reference is the base "
+                    "model with the adapter disabled, which a reset cannot move")
         require(self.general_steps is None or 0 <= self.general_steps <= self.steps, "general_steps",
                 f"must be between 0 and steps ({self.steps}), or null for every step")
         if self.general_steps is not None:
@@ -188,9 +218,47 @@ def batch_logprobs(model, batch, cfg: GRPOConfig, autocast) -> torch.Tensor:
     return torch.cat(out)
 
 
+def loss_fn(cfg: GRPOConfig):
+    """``policy_loss`` with the config's choices bound (the variant, its clip range, KL and aggregation)."""
+    return functools.partial(policy_loss, clip_eps=cfg.clip_eps, clip_eps_high=cfg.clip_eps_high, kl_coef=cfg.kl_coef,
+                             agg=cfg.loss_agg, max_tokens=cfg.max_tokens_norm or cfg.max_new_tokens,
+                             ratio_level=cfg.ratio_level, objective=cfg.objective, dual_clip=cfg.dual_clip,
+                             is_level=cfg.is_level, is_cap=cfg.is_cap)
+
+
+def is_correction_on(cfg: GRPOConfig, device) -> bool:
+    """Truncated IS against the sampler's log-probabilities: ``is_correction`` when set, else on exactly when
+    the sampler's (resolved) precision differs from the trainer's, e.g. bf16 sampling and fp32 training."""
+    if cfg.is_correction is not None:
+        return cfg.is_correction
+    device = torch.device(device)
+    sampler = resolve_precision(device, cfg.sample_precision or cfg.precision)
+    return sampler != resolve_precision(device, cfg.precision)
+
+
+def sampler_autocast(cfg: GRPOConfig, device, autocast_factory=None):
+    """The sampler's autocast factory: the trainer's, unless ``sample_precision`` names another precision."""
+    if cfg.sample_precision is None:
+        return autocast_factory
+    if resolve_precision(torch.device(device), cfg.sample_precision) == "fp32":
+        return None
+    return functools.partial(autocast_ctx, torch.device(device), cfg.sample_precision)
+
+
+def behaviour_logprobs(rollouts, width: int) -> torch.Tensor:
+    """The sampler's per-token log-probabilities of the rollouts, (B, width), zero after each response."""
+    out = torch.zeros(len(rollouts), width, dtype=torch.float32)
+    for i, r in enumerate(rollouts):
+        if r.logprobs:
+            out[i, : len(r.logprobs)] = torch.tensor(r.logprobs, dtype=torch.float32)
+    return out
+
+
 def grpo_update(policy, optimizer, batch, adv_B, kept_B, old_lp, ref_lp, cfg: GRPOConfig, step: int, autocast,
-                train_model=None) -> dict:
+                train_model=None, beh_lp=None) -> dict:
     """``mu`` passes of ``minibatches`` optimizer steps over one rollout batch. Returns averaged metrics.
+
+    ``beh_lp`` (B, T): the sampler's log-probabilities, for truncated importance sampling (or None).
 
     ``train_model`` is the module to run forward/backward through (a DistributedDataParallel wrapper of
     ``policy`` under torchrun); gradients of all micro-batches but the last of a minibatch are not
@@ -202,7 +270,7 @@ def grpo_update(policy, optimizer, batch, adv_B, kept_B, old_lp, ref_lp, cfg: GR
     gen = torch.Generator().manual_seed(cfg.seed * 7919 + step)
     sums: dict[str, float] = {}
     n_updates, skipped = 0, 0
-    max_tokens = cfg.max_tokens_norm or cfg.max_new_tokens
+    loss_of = loss_fn(cfg)
     for _ in range(cfg.mu):
         order = torch.randperm(rows, generator=gen) if rows > mb_rows or cfg.mu > 1 else torch.arange(rows)
         for m in range(cfg.minibatches):
@@ -220,10 +288,9 @@ def grpo_update(policy, optimizer, batch, adv_B, kept_B, old_lp, ref_lp, cfg: GR
                 with (contextlib.nullcontext() if sync else train_model.no_sync()):
                     lp, ent = response_logprobs(train_model, mb, cfg.temperature, with_entropy=True, autocast=autocast)
                     old = old_lp[micro] if old_lp is not None else lp.detach()
-                    loss, met = policy_loss(
-                        lp, old, adv_B[micro], mb.mask, clip_eps=cfg.clip_eps, clip_eps_high=cfg.clip_eps_high,
-                        ref_logprobs_BT=ref_lp[micro] if ref_lp is not None else None, kl_coef=cfg.kl_coef,
-                        agg=cfg.loss_agg, max_tokens=max_tokens)
+                    loss, met = loss_of(
+                        lp, old, adv_B[micro], mb.mask, ref_logprobs_BT=ref_lp[micro] if ref_lp is not None else None,
+                        behaviour_logprobs_BT=beh_lp[micro] if beh_lp is not None else None)
                     w = _weight(cfg.loss_agg, mb.mask, total_rows, total_tokens)
                     (loss * w).backward()
                 # metrics are weighted like the loss: averaging the ranks' sums gives the global average
@@ -276,15 +343,22 @@ def grpo_step(policy, ref_model, optimizer, engine, task, rewards, failures: Rew
     batch = build_batch([r.prompt_ids for r in rollouts], [r.token_ids for r in rollouts],
                         engine.pad_id, loss_mask).to(engine.device)
     adv_B = adv_PG.reshape(-1).to(engine.device)
+    beh_lp = None
+    if is_correction_on(cfg, engine.device):
+        beh_lp = behaviour_logprobs(rollouts, batch.response.shape[1]).to(engine.device)
 
     t2 = time.time()
     upd: dict = {"updates": 0, "skipped_updates": 0}
     if all_reduce_sum(torch.tensor([float(keep.sum())]))[0] > 0:
         on_policy = cfg.mu == 1 and cfg.minibatches == 1
         old_lp = None if on_policy else batch_logprobs(policy, batch, cfg, autocast)
-        ref_lp = batch_logprobs(ref_model, batch, cfg, autocast) if (ref_model is not None and cfg.kl_coef > 0) else None
+        ref_lp = None
+        if ref_model is not None and cfg.kl_coef > 0:
+            with reference_view(ref_model) as ref:  # a LoRA run's reference: the policy with its adapter off
+                ref_lp = batch_logprobs(ref, batch, cfg, autocast)
         policy.train()
-        upd = grpo_update(policy, optimizer, batch, adv_B, keep, old_lp, ref_lp, cfg, step, autocast, train_model)
+        upd = grpo_update(policy, optimizer, batch, adv_B, keep, old_lp, ref_lp, cfg, step, autocast, train_model,
+                          beh_lp)
     t_train = time.time() - t2
     gen_tokens = sum(len(r.token_ids) for r in rollouts)
     train_tokens = float(batch.attention.sum()) if len(batch) else 0.0
@@ -354,28 +428,32 @@ def check_reward_models(cfg: GRPOConfig, prefix: str = "") -> None:
 def setup_grpo(policy, tokenizer, task, cfg: GRPOConfig, device, autocast_factory=None):
     """Reference model, optimizer, sampler and rewards for a GRPO run on ``policy``."""
     ref_model = None
-    if cfg.kl_coef > 0:
+    if cfg.kl_coef > 0 and has_lora(policy):
+        ref_model = AdapterOff(policy)  # the same weights with the adapter disabled: no second copy
+    elif cfg.kl_coef > 0:
         ref_model = copy.deepcopy(policy).eval()
         for p in ref_model.parameters():
             p.requires_grad_(False)
     shard(policy, cfg.parallel)  # before the optimizer: it holds the sharded parameters (a no-op for DDP)
-    if ref_model is not None:
+    if isinstance(ref_model, torch.nn.Module):
         shard(ref_model, cfg.parallel)
-    optimizer = make_optimizer(policy, cfg.lr, cfg.weight_decay)
-    engine = NativeEngine(policy, tokenizer, device=device, max_batch=cfg.max_batch, autocast=autocast_factory)
+    optimizer = make_optimizer(policy, cfg.lora.lr_or(cfg.lr), cfg.weight_decay)
+    engine = NativeEngine(policy, tokenizer, device=device, max_batch=cfg.max_batch,
+                          autocast=sampler_autocast(cfg, device, autocast_factory))
     rewards = build_rewards(cfg.rewards, task, cfg.reward_options)
     return ref_model, optimizer, engine, rewards
 
 
 def apply_schedule(optimizer, cfg: GRPOConfig, step: int) -> float:
-    lr = lr_at(step, cfg.steps, cfg.lr, cfg.warmup, cfg.lr_schedule, cfg.min_lr_ratio)
+    lr = lr_at(step, cfg.steps, cfg.lora.lr_or(cfg.lr), cfg.warmup, cfg.lr_schedule, cfg.min_lr_ratio)
     set_lr(optimizer, lr)
     return lr
 
 
 def maybe_reset_reference(ref_model, policy, cfg: GRPOConfig, step: int) -> bool:
     """pi_ref <- pi_theta every ``ref_reset_every`` steps (R1: "Every 400 steps, we replace the reference model")."""
-    if ref_model is None or cfg.ref_reset_every <= 0 or step == 0 or step % cfg.ref_reset_every != 0:
+    if (not isinstance(ref_model, torch.nn.Module) or cfg.ref_reset_every <= 0 or step == 0
+            or step % cfg.ref_reset_every != 0):
         return False
     ref_model.load_state_dict(policy.state_dict())
     return True

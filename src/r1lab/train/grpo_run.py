@@ -9,10 +9,11 @@ from pathlib import Path
 
 from r1lab.eval.evaluate import EvalSettings, evaluate
 from r1lab.models import load_model_and_tokenizer
+from r1lab.models.lora import attach_lora, has_lora, save_trained_model
 from r1lab.rewards import RewardFailures
 from r1lab.runtime import MetricLogger, any_rank, autocast_ctx, pick_device, print0, read_metrics, seed_everything
 from r1lab.runtime.checkpoint import Checkpointer, Interrupted, StopFlag, resume_latest
-from r1lab.runtime.fsdp import save_pretrained, wrap
+from r1lab.runtime.fsdp import wrap
 from r1lab.runtime.memory import peak_rss_mb
 from r1lab.tasks import get_task
 from r1lab.tasks.templates import render_prompt
@@ -41,6 +42,7 @@ def run_grpo(cfg: GRPOConfig, model_dir: str | Path, out_dir: str | Path, progre
     seed_everything(cfg.seed)
     device = pick_device(cfg.device)
     policy, tokenizer = load_model_and_tokenizer(model_dir, device)
+    policy = attach_lora(policy, cfg.lora)  # in place; unchanged without lora.r
     task = get_task(cfg.task, **cfg.task_options)
     autocast = None if cfg.precision == "fp32" else functools.partial(autocast_ctx, device, cfg.precision)
     ref_model, optimizer, engine, rewards = setup_grpo(policy, tokenizer, task, cfg, device, autocast)
@@ -49,7 +51,8 @@ def run_grpo(cfg: GRPOConfig, model_dir: str | Path, out_dir: str | Path, progre
     failures = RewardFailures()
     logger = MetricLogger(out_dir / "metrics.jsonl")
     ckpt = Checkpointer(out_dir / "checkpoints", keep=cfg.keep_checkpoints)
-    state = resume_latest(ckpt, policy, optimizer, logger, ref_model, label="grpo")
+    ckpt_ref = None if has_lora(policy) else ref_model  # a LoRA reference is the base model: nothing to save
+    state = resume_latest(ckpt, policy, optimizer, logger, ckpt_ref, label="grpo")
     start = state["step"]
     sample_log = MetricLogger(out_dir / "samples.jsonl")  # verbatim responses worth reading (self-corrections)
     sample_log.truncate_after(start - 1)
@@ -102,9 +105,9 @@ def run_grpo(cfg: GRPOConfig, model_dir: str | Path, out_dir: str | Path, progre
             done = step + 1
             stopping = any_rank(stop.requested)  # every rank saves (FSDP gathers) and stops together
             if (stopping or done % cfg.checkpoint_every == 0) and done < cfg.steps:
-                ckpt.save(done, policy, optimizer, ref_model,
+                ckpt.save(done, policy, optimizer, ckpt_ref,
                           extra={f"reward_{k}": dict(getattr(failures, k)) for k in ("errors", "timeouts", "invalid")})
             if stopping and done < cfg.steps:
                 raise Interrupted(f"stopped after step {done} of {cfg.steps}; checkpoint in {ckpt.dir}")
-    save_pretrained(policy, tokenizer, out_dir / "model")
+    save_trained_model(policy, tokenizer, out_dir / "model")  # with LoRA: merged, and model_adapter/
     return {"steps": cfg.steps, "seconds": time.time() - t0, "last": last, "resumed_from": start}

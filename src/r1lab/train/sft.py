@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from r1lab.config import require
 from r1lab.errors import UserError
+from r1lab.models.lora import LoraSettings, attach_lora, save_trained_model
 from r1lab.runtime import (MetricLogger, all_reduce_sum, any_rank, autocast_ctx, pick_device, print0, rank,
                            seed_everything, world_size)
-from r1lab.runtime.fsdp import PARALLEL_MODES, local_norm, save_pretrained, shard, wrap
+from r1lab.runtime.fsdp import PARALLEL_MODES, local_norm, shard, wrap
 from r1lab.runtime.checkpoint import Checkpointer, Interrupted, StopFlag, resume_latest
 from r1lab.runtime.memory import peak_rss_mb
 from r1lab.train.batch import build_batch, response_logprobs
@@ -42,6 +43,7 @@ class SFTConfig:
     # "sequence": each example's token-mean NLL, averaged over examples (a 10-token answer weighs as much
     # as a 200-token chain of thought: short non-reasoning answers in a reasoning-heavy mix are learned)
     loss_agg: str = "token"
+    lora: LoraSettings = field(default_factory=LoraSettings)  # lora.r > 0: train a LoRA adapter (models/lora.py)
 
     def validate(self) -> None:
         require(self.epochs >= 1, "epochs", "must be at least 1")
@@ -50,6 +52,9 @@ class SFTConfig:
         require(self.optimizer in ("adamw", "sgd"), "optimizer", "must be adamw or sgd")
         require(self.loss_agg in ("token", "sequence"), "loss_agg", "must be token or sequence")
         require(self.parallel in PARALLEL_MODES, "parallel", f"must be one of {', '.join(PARALLEL_MODES)}")
+        self.lora.validate()
+        require(not self.lora.enabled or self.parallel == "ddp", "lora.r",
+                "LoRA runs with parallel=ddp (FSDP sharding of adapters is not supported)")
 
 
 def encode_pairs(tokenizer, pairs: list[dict], max_len: int) -> tuple[list[tuple[list[int], list[int]]], int]:
@@ -69,7 +74,8 @@ def encode_pairs(tokenizer, pairs: list[dict], max_len: int) -> tuple[list[tuple
 def sft(cfg: SFTConfig, model, tokenizer, pairs: list[dict], out_dir: str | Path, progress=None) -> dict:
     """Fine-tune ``model`` in place on ``pairs`` ({"prompt": rendered prompt, "response": text}).
 
-    Saves ``out_dir/model``; checkpoints every ``checkpoint_every`` steps and resumes from them.
+    Saves ``out_dir/model``; checkpoints every ``checkpoint_every`` steps and resumes from them. With
+    ``lora.r`` > 0 a LoRA adapter trains instead, and ``model`` ends with it merged (``model_adapter/`` too).
     """
     out_dir = Path(out_dir)
     seed_everything(cfg.seed)
@@ -84,8 +90,9 @@ def sft(cfg: SFTConfig, model, tokenizer, pairs: list[dict], out_dir: str | Path
     # under torchrun every rank needs rows in every step: the last incomplete batch is dropped there
     steps_per_epoch = (len(data) + cfg.batch_size - 1) // cfg.batch_size if world == 1 else len(data) // cfg.batch_size
     total = steps_per_epoch * cfg.epochs
+    model = attach_lora(model, cfg.lora)  # in place; unchanged without lora.r
     shard(model, cfg.parallel)  # before the optimizer: it holds the sharded parameters (a no-op for DDP)
-    opt = make_optimizer(model, cfg.lr, cfg.weight_decay, kind=cfg.optimizer)
+    opt = make_optimizer(model, cfg.lora.lr_or(cfg.lr), cfg.weight_decay, kind=cfg.optimizer)
     logger = MetricLogger(out_dir / "metrics.jsonl")
     ckpt = Checkpointer(out_dir / "checkpoints", keep=1)
     start = resume_latest(ckpt, model, opt, logger, label="sft")["step"]
@@ -102,7 +109,7 @@ def sft(cfg: SFTConfig, model, tokenizer, pairs: list[dict], out_dir: str | Path
             random.Random(cfg.seed * 1009 + epoch).shuffle(order)  # a function of the epoch: resumable
             idx = order[k * cfg.batch_size : (k + 1) * cfg.batch_size][rank():: world]  # this rank's rows
             batch = build_batch([data[i][0] for i in idx], [data[i][1] for i in idx], pad).to(device)
-            set_lr(opt, lr_at(step, total, cfg.lr, cfg.warmup, "cosine", cfg.min_lr_ratio))
+            set_lr(opt, lr_at(step, total, cfg.lora.lr_or(cfg.lr), cfg.warmup, "cosine", cfg.min_lr_ratio))
             autocast = (lambda: autocast_ctx(device, cfg.precision)) if cfg.precision != "fp32" else None
             lp, _ = response_logprobs(train_model, batch, autocast=autocast)
             # token-mean NLL over the *global* batch: each rank divides its sum by the global token count
@@ -131,6 +138,6 @@ def sft(cfg: SFTConfig, model, tokenizer, pairs: list[dict], out_dir: str | Path
                 ckpt.save(done, model, opt)
             if stopping and done < total:
                 raise Interrupted(f"stopped after step {done} of {total}; checkpoint in {ckpt.dir}")
-    save_pretrained(model, tokenizer, out_dir / "model")
+    save_trained_model(model, tokenizer, out_dir / "model")  # with LoRA: merged, and model_adapter/
     return {"pairs": len(data), "dropped": dropped, "steps": total, "final_loss": loss_val,
             "seconds": time.time() - t0, "resumed_from": start}
