@@ -98,6 +98,36 @@ def other_kind(ws, good):
     return _write(ws, "other" + good.suffix, other)
 
 
+def _parquet(ws, rows, name: str) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p = ws / "bad" / name
+    p.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), p)
+    return p
+
+
+def parquet_cut(ws, good):
+    p = _parquet(ws, EVAL_ROWS, "cut.parquet")
+    p.write_bytes(p.read_bytes()[:-10])
+    return p
+
+
+def parquet_no_rows(ws, good):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p = ws / "bad" / "none.parquet"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"problem": pa.array([], pa.string()), "answer": pa.array([], pa.string())}), p)
+    return p
+
+
+def parquet_other_columns(ws, good):
+    return _parquet(ws, [{"text": "1+1", "label": "2"}], "other.parquet")
+
+
 def model_config_json(ws, good):
     return _write(ws, "config.json", json.dumps({"model_type": "llama", "hidden_size": 64}))
 
@@ -276,8 +306,9 @@ def _cases():
     for cmd in CONFIG_COMMANDS:
         for fault in FILE_FAULTS + [(model_config_json, "looks like a model's config.json")]:
             yield _param(cmd, "--config", fault)
-    for cmd in ("sft", "eval"):
-        for fault in FILE_FAULTS:
+    for cmd in ("sft", "eval", "grpo"):
+        for fault in FILE_FAULTS + [(parquet_cut, "cannot be read as PARQUET"), (parquet_no_rows, "is empty"),
+                                    (parquet_other_columns, "row 1: needs")]:
             yield _param(cmd, "--data", fault)
     for cmd, arg in MODEL_ARGS:
         for fault in MODEL_FAULTS:

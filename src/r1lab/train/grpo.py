@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from r1lab.config import require
+from r1lab.config import DataConfig, require
 from r1lab.errors import UserError
 from r1lab.core import group_advantages, policy_loss
 from r1lab.rewards import RewardFailures, build_rewards, is_r1zero_format, score_all
@@ -28,7 +28,8 @@ from r1lab.rewards.registry import target_language
 from r1lab.rollout import NativeEngine, SamplingParams
 from r1lab.runtime import all_reduce_mean, all_reduce_sum, rank, world_size
 from r1lab.runtime.fsdp import PARALLEL_MODES, local_norm, shard
-from r1lab.tasks.templates import render_prompt
+from r1lab.tasks import get_task
+from r1lab.tasks.templates import render_example
 from r1lab.train.batch import build_batch, response_logprobs
 from r1lab.train.monitor import finish_monitor, general_monitor
 from r1lab.train.schedule import lr_at, make_optimizer, set_lr
@@ -39,6 +40,7 @@ class GRPOConfig:
     # data
     task: str = "arith"
     task_options: dict = field(default_factory=dict)
+    data: DataConfig = field(default_factory=DataConfig)  # your data file (data.path), used instead of task
     template: str = "r1zero"
     # sampling (R1-Zero: temperature 1, G = 16)
     prompts_per_step: int = 16       # P, global over ranks
@@ -118,6 +120,16 @@ class GRPOConfig:
         if self.general_steps is not None:
             require(self.task == "mixture" and "general" in self.task_options.get("components", {}), "general_steps",
                     "needs task=mixture with a 'general' component in task_options.components")
+
+
+def make_task(cfg: GRPOConfig):
+    """The run's task: the user's data file when ``data.path`` is set (its answers are required only when a
+    reward grades them), else the named task."""
+    if cfg.data.path:
+        graded = any(name in cfg.rewards for name in ("accuracy", "math"))
+        return get_task("data", path=cfg.data.path, problem_key=cfg.data.problem_key, answer_key=cfg.data.answer_key,
+                        split=cfg.data.split, need_answer=graded)
+    return get_task(cfg.task, **cfg.task_options)
 
 
 def train_prompts(task, cfg: GRPOConfig, step: int) -> list:
@@ -253,14 +265,15 @@ def grpo_step(policy, ref_model, optimizer, engine, task, rewards, failures: Rew
     """One GRPO step on this rank's share of the step's prompts. Returns the step's metrics."""
     t0 = time.time()
     examples = train_prompts(task, cfg, step)[rank():: world_size()]
-    prompts = [render_prompt(cfg.template, ex.prompt) for ex in examples]
+    prompts = [render_example(cfg.template, ex, tokenizer) for ex in examples]
     sampling = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
                               stop=tuple(cfg.stop), seed=(cfg.seed * 1_000_003 + step) * 101 + rank())
     rollouts = engine.generate(prompts, cfg.group_size, sampling)
     t_sample = time.time() - t0
     group_examples = [examples[r.prompt_index] for r in rollouts]
     t1 = time.time()
-    totals, per_name = score_all(rewards, [r.text for r in rollouts], group_examples, cfg.reward_timeout_s, failures)
+    totals, per_name = score_all(rewards, [r.text for r in rollouts], group_examples, cfg.reward_timeout_s, failures,
+                                 [r.token_ids for r in rollouts])
     t_score = time.time() - t1
     rewards_PG = torch.tensor(totals, dtype=torch.float32).view(len(examples), cfg.group_size)
     metrics = rollout_stats(rollouts, group_examples, per_name, rewards_PG, cfg)
@@ -294,6 +307,7 @@ def grpo_step(policy, ref_model, optimizer, engine, task, rewards, failures: Rew
         "reward_errors": sum(failures.errors.values()),
         "reward_timeouts": sum(failures.timeouts.values()),
         "reward_invalid": sum(failures.invalid.values()),
+        "reward_none": sum(failures.none.values()),
         "sample_s": t_sample, "score_s": t_score, "train_s": t_train, "step_s": time.time() - t0,
         "sample_tokens_per_s": gen_tokens / max(t_sample, 1e-9),
         "train_tokens_per_s": train_tokens * cfg.mu / max(t_train, 1e-9),
@@ -320,16 +334,16 @@ def self_corrections(rollouts, examples, per_name: dict, step: int, limit: int =
     return out
 
 
-def preflight(engine, task, rewards, cfg: GRPOConfig) -> dict:
+def preflight(engine, task, rewards, cfg: GRPOConfig, tokenizer=None) -> dict:
     """Sample a small batch before RL and stop with a clear message when every reward is the same: then
     every advantage is 0 and nothing can be learnt (the silent trap of other trainers)."""
     examples = task.examples("train", n=min(cfg.preflight_prompts, cfg.prompts_per_step), seed=cfg.seed * 1_000_003 - 1)
     sampling = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
                               stop=tuple(cfg.stop), seed=cfg.seed + 99_991)
-    rollouts = engine.generate([render_prompt(cfg.template, e.prompt) for e in examples], cfg.group_size, sampling)
+    rollouts = engine.generate([render_example(cfg.template, e, tokenizer) for e in examples], cfg.group_size, sampling)
     failures = RewardFailures()
     totals, per_name = score_all(rewards, [r.text for r in rollouts], [examples[r.prompt_index] for r in rollouts],
-                                 cfg.reward_timeout_s, failures)
+                                 cfg.reward_timeout_s, failures, [r.token_ids for r in rollouts])
     means = {k: sum(v) / len(v) for k, v in per_name.items()}
     if max(totals) - min(totals) < 1e-8:
         failed = {k: v for k, v in {**failures.errors, **failures.timeouts, **failures.invalid}.items() if v}
@@ -343,8 +357,14 @@ def preflight(engine, task, rewards, cfg: GRPOConfig) -> dict:
 
 
 def check_reward_models(cfg: GRPOConfig, prefix: str = "") -> None:
-    """Fail before any work when the preference reward's model (``reward_options.preference.model``) is unusable."""
+    """Fail before any work when a user reward function cannot be imported, or the preference reward's model
+    (``reward_options.preference.model``) is unusable."""
     from r1lab.models import check_reward_model
+    from r1lab.rewards.user import is_user_reward, load_reward_function
+
+    for name in cfg.rewards:
+        if is_user_reward(name):
+            load_reward_function(name)
 
     opts = cfg.reward_options.get("preference") if "preference" in cfg.rewards else None
     if isinstance(opts, dict) and opts.get("model"):

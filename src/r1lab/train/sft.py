@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from r1lab.config import require
+from r1lab.config import DataConfig, require
 from r1lab.errors import UserError
 from r1lab.runtime import (MetricLogger, all_reduce_sum, any_rank, autocast_ctx, pick_device, print0, rank,
                            seed_everything, world_size)
@@ -38,6 +38,7 @@ class SFTConfig:
     checkpoint_every: int = 50
     optimizer: str = "adamw"         # adamw | sgd
     parallel: str = "ddp"            # under torchrun: ddp or fsdp (runtime/fsdp.py)
+    data: DataConfig = field(default_factory=DataConfig)  # `r1lab sft`'s data (--data sets data.path)
 
     def validate(self) -> None:
         require(self.epochs >= 1, "epochs", "must be at least 1")
