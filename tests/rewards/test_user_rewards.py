@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -135,4 +136,18 @@ def test_trl_reward_file_and_parquet_data_train_with_r1lab_grpo(tmp_path, tiny_m
         assert r[f"reward/{TRL_LEN}"] == pytest.approx(r["reward"])
         assert r["reward"] < 0.0  # -|20 - len| is never positive, and 0 only if every completion had 20 characters
         assert r["reward_errors"] == 0 and r["reward_invalid"] == 0
+    # each sampled completion got exactly TRL's score for its text
+    completions = [json.loads(ln) for ln in (out / "completions.jsonl").read_text().splitlines()]
+    assert len(completions) == 8 and {c["step"] for c in completions} == {0}
+    for c in completions:
+        assert c[f"reward/{TRL_LEN}"] == -abs(20 - len(c["completion"]))
+        assert c["prompt"].startswith("Count to")
     assert (out / "model" / "config.json").is_file()
+    # and the run shows in TensorBoard (the default tracker when it is installed)
+    if importlib.util.find_spec("tensorboard"):
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        acc = EventAccumulator(str(out / "tb"))
+        acc.Reload()
+        assert [e.value for e in acc.Scalars(f"reward/{TRL_LEN}")] == pytest.approx(
+            [r[f"reward/{TRL_LEN}"] for r in rows])

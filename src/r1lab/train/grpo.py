@@ -28,6 +28,7 @@ from r1lab.rewards.registry import target_language
 from r1lab.rollout import NativeEngine, SamplingParams
 from r1lab.runtime import all_reduce_mean, all_reduce_sum, rank, world_size
 from r1lab.runtime.fsdp import PARALLEL_MODES, local_norm, shard
+from r1lab.runtime.tracking import resolve_report_to
 from r1lab.tasks import get_task
 from r1lab.tasks.templates import render_example
 from r1lab.train.batch import build_batch, response_logprobs
@@ -89,6 +90,8 @@ class GRPOConfig:
     max_batch: int = 256             # live rows in the sampler
     seed: int = 0
     log_every: int = 1
+    report_to: list[str] | None = None  # tensorboard, wandb, trackio, mlflow; None: tensorboard when installed
+    log_completions_every: int = 10  # steps between tables of sampled completions (completions.jsonl); 0: never
     checkpoint_every: int = 10       # steps between checkpoints (also written on SIGINT/SIGTERM)
     keep_checkpoints: int = 2
     parallel: str = "ddp"            # under torchrun: ddp (a replica a rank) or fsdp (sharded, runtime/fsdp.py)
@@ -97,6 +100,8 @@ class GRPOConfig:
     max_bad_steps: int = 3           # consecutive steps whose updates were all non-finite before stopping
 
     def validate(self) -> None:
+        resolve_report_to(self.report_to)  # an unknown or uninstalled tracker fails before any work
+        require(self.log_completions_every >= 0, "log_completions_every", "must be >= 0")
         require(self.parallel in PARALLEL_MODES, "parallel", f"must be one of {', '.join(PARALLEL_MODES)}")
         require(self.group_size >= 2, "group_size", f"must be at least 2 (group-relative advantages need a group), got {self.group_size}")
         require(self.prompts_per_step >= 1, "prompts_per_step", "must be at least 1")
@@ -314,7 +319,18 @@ def grpo_step(policy, ref_model, optimizer, engine, task, rewards, failures: Rew
     })
     metrics = finish_monitor(all_reduce_mean(metrics))
     metrics["_samples"] = samples  # not a metric: run_grpo writes it to samples.jsonl
+    every = cfg.log_completions_every
+    metrics["_completions"] = (completion_rows(rollouts, group_examples, totals, per_name, adv_PG.reshape(-1), step)
+                               if every > 0 and step % every == 0 else [])
     return metrics
+
+
+def completion_rows(rollouts, examples, totals, per_name: dict, adv_B: torch.Tensor, step: int) -> list[dict]:
+    """This rank's sampled completions of ``step``, each with its rewards and advantage (the table trackers show)."""
+    adv = adv_B.tolist()
+    return [{"step": step, "prompt": ex.prompt, "completion": r.text, "reward": totals[i],
+             **{f"reward/{name}": scores[i] for name, scores in per_name.items()}, "advantage": adv[i]}
+            for i, (r, ex) in enumerate(zip(rollouts, examples))]
 
 
 def self_corrections(rollouts, examples, per_name: dict, step: int, limit: int = 1) -> list[dict]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from pathlib import Path
@@ -55,6 +56,9 @@ def run_grpo(cfg: GRPOConfig, model_dir: str | Path, out_dir: str | Path, progre
     start = state["step"]
     sample_log = MetricLogger(out_dir / "samples.jsonl")  # verbatim responses worth reading (self-corrections)
     sample_log.truncate_after(start - 1)
+    completion_log = MetricLogger(out_dir / "completions.jsonl")  # sampled completions, rewards, advantages
+    completion_log.truncate_after(start - 1)
+    logger.track(cfg.report_to, cfg, start)
     for kind in FAILURE_KINDS:
         setattr(failures, kind, dict(state["extra"].get(f"reward_{kind}", {})))
     eval_examples = task.examples("test", n=cfg.eval_examples, seed=cfg.seed) if cfg.eval_every > 0 else []
@@ -66,7 +70,7 @@ def run_grpo(cfg: GRPOConfig, model_dir: str | Path, out_dir: str | Path, progre
     earlier = read_metrics(out_dir / "metrics.jsonl")
     monitor = [(r["monitor/preference"], r["monitor/general_gold"]) for r in earlier if "monitor/preference" in r]
     warned = any(r.get("monitor/hacking") for r in earlier)
-    with StopFlag() as stop:
+    with StopFlag() as stop, contextlib.closing(logger):  # trackers closed (flushed) however the run ends
         for step in range(start, cfg.steps):
             reset = maybe_reset_reference(ref_model, policy, cfg, step)
             lr = apply_schedule(optimizer, cfg, step)
@@ -74,6 +78,11 @@ def run_grpo(cfg: GRPOConfig, model_dir: str | Path, out_dir: str | Path, progre
                                 autocast, train_model)
             for row in metrics.pop("_samples", []):
                 sample_log.log(row)
+            completions = metrics.pop("_completions", [])
+            for row in completions:
+                completion_log.log(row)
+            if completions:
+                logger.table("completions", completions, step)
             if "monitor/preference" in metrics:
                 monitor.append((metrics["monitor/preference"], metrics["monitor/general_gold"]))
                 hacked = hacking_check(monitor)
