@@ -46,6 +46,12 @@ def test_relative_path_and_module_names(tmp_path, monkeypatch):
     assert _score("user_rewards:async_len", ["abcd", "ab"], _examples(2))[0] == [4.0, 2.0]  # awaited
 
 
+def test_module_in_the_working_directory(tmp_path, monkeypatch):
+    (tmp_path / "r1lab_test_cwd_rewards.py").write_text("def short(completions, **kw):\n    return [-len(c) for c in completions]\n")
+    monkeypatch.chdir(tmp_path)
+    assert _score("r1lab_test_cwd_rewards:short", ["abc"], _examples(1))[0] == [-3.0]
+
+
 def test_function_gets_prompts_completions_ids_and_every_column():
     load_reward_function(f"{USER}:record").__globals__["CALLS"].clear()
     scores, _ = _score(f"{USER}:record", ["aa", "bbb"], _examples(2), ids=[[5, 6], [7, 8, 9]])

@@ -16,6 +16,7 @@ import asyncio
 import importlib
 import importlib.util
 import inspect
+import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -49,7 +50,15 @@ def _import_module(spec: str, name: str):
             sys.path.remove(str(path.resolve().parent))
         sys.modules[mod_name] = module
         return module
-    return importlib.import_module(spec)
+    # a module beside the user's files: the `r1lab` script's sys.path holds its own folder, not the working one
+    added = os.getcwd() not in sys.path
+    if added:
+        sys.path.append(os.getcwd())
+    try:
+        return importlib.import_module(spec)
+    finally:
+        if added:
+            sys.path.remove(os.getcwd())
 
 
 def load_reward_function(name: str) -> Callable:
