@@ -378,7 +378,10 @@ def run_done_damaged(ws, good):
     from r1lab.train.grpo import GRPOConfig
     from r1lab.train.sft import SFTConfig
 
-    cfg = GRPOConfig() if good.name == "grpo" else SFTConfig()
+    from r1lab.config import DataConfig
+
+    # the config the command line builds (sft records its --data path), so that only DONE is wrong
+    cfg = GRPOConfig() if good.name == "grpo" else SFTConfig(data=DataConfig(path=str(ws / "sft.jsonl")))
     return _run_with_config(ws, yaml.safe_dump(asdict(cfg), sort_keys=False).encode(), "", done=b'{"model": "x')
 
 
