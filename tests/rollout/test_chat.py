@@ -143,7 +143,7 @@ class Pty:
         os.close(slave)
         self.seen = ""
 
-    def read_until(self, needle: str, timeout: float = 60.0) -> str:
+    def read_until(self, needle: str, timeout: float = 300.0) -> str:  # generous: a loaded machine is slow
         start, end = len(self.seen), time.time() + timeout
         while needle not in self.seen[start:]:
             ready, _, _ = select.select([self.master], [], [], max(0.0, end - time.time()))
