@@ -98,6 +98,36 @@ def other_kind(ws, good):
     return _write(ws, "other" + good.suffix, other)
 
 
+def _parquet(ws, rows, name: str) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p = ws / "bad" / name
+    p.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows), p)
+    return p
+
+
+def parquet_cut(ws, good):
+    p = _parquet(ws, EVAL_ROWS, "cut.parquet")
+    p.write_bytes(p.read_bytes()[:-10])
+    return p
+
+
+def parquet_no_rows(ws, good):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    p = ws / "bad" / "none.parquet"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"problem": pa.array([], pa.string()), "answer": pa.array([], pa.string())}), p)
+    return p
+
+
+def parquet_other_columns(ws, good):
+    return _parquet(ws, [{"text": "1+1", "label": "2"}], "other.parquet")
+
+
 def model_config_json(ws, good):
     return _write(ws, "config.json", json.dumps({"model_type": "llama", "hidden_size": 64}))
 
@@ -260,7 +290,8 @@ OUT_DIR_FAULTS = [  # --out of a command that writes a run directory
 RUN_COMMANDS = ["pretrain", "zero", "pipeline", "demo", "grpo", "sft"]
 CONFIG_COMMANDS = RUN_COMMANDS + ["eval"]
 MODEL_ARGS = [("grpo", "--model"), ("sft", "--model"), ("eval", "--model"), ("zero", "base_model"),
-              ("pipeline", "base_model"), ("demo", "base_model"), ("grpo", "reward model"), ("zero", "reward model")]
+              ("pipeline", "base_model"), ("demo", "base_model"), ("grpo", "reward model"), ("zero", "reward model"),
+              ("chat", "--model"), ("generate", "--model")]
 
 
 def _param(cmd, arg, fault):
@@ -276,8 +307,9 @@ def _cases():
     for cmd in CONFIG_COMMANDS:
         for fault in FILE_FAULTS + [(model_config_json, "looks like a model's config.json")]:
             yield _param(cmd, "--config", fault)
-    for cmd in ("sft", "eval"):
-        for fault in FILE_FAULTS:
+    for cmd in ("sft", "eval", "grpo"):
+        for fault in FILE_FAULTS + [(parquet_cut, "cannot be read as PARQUET"), (parquet_no_rows, "is empty"),
+                                    (parquet_other_columns, "row 1: needs")]:
             yield _param(cmd, "--data", fault)
     for cmd, arg in MODEL_ARGS:
         for fault in MODEL_FAULTS:
@@ -346,7 +378,10 @@ def run_done_damaged(ws, good):
     from r1lab.train.grpo import GRPOConfig
     from r1lab.train.sft import SFTConfig
 
-    cfg = GRPOConfig() if good.name == "grpo" else SFTConfig()
+    from r1lab.config import DataConfig
+
+    # the config the command line builds (sft records its --data path), so that only DONE is wrong
+    cfg = GRPOConfig() if good.name == "grpo" else SFTConfig(data=DataConfig(path=str(ws / "sft.jsonl")))
     return _run_with_config(ws, yaml.safe_dump(asdict(cfg), sort_keys=False).encode(), "", done=b'{"model": "x')
 
 
@@ -444,6 +479,7 @@ def command_line(cmd: str, arg: str, bad: Path, ws: Path) -> list[str]:
         "sft": ["sft", "--model", str(ws / "model"), "--data", str(ws / "sft.jsonl"), "--out", out],
         "eval": ["eval", "--model", str(ws / "model"), "--data", str(ws / "eval.jsonl")],
         "models fetch": ["models", "fetch", "smollm2-135m-instruct"], "models list": ["models", "list"],
+        "chat": ["chat", "--model", str(ws / "model")], "generate": ["generate", "--model", str(ws / "model"), "1+1?"],
     }[cmd]
     if arg in ("--config", "--model", "--data", "--out", "--cache"):
         if arg in base:
@@ -493,7 +529,7 @@ def test_bad_path_is_one_error_line_and_nothing_written(cmd, arg, fault, words, 
 
 
 NOT_PATHS = {"help", "resume", "overrides", "template", "task", "samples", "temperature", "top_p", "max_new_tokens",
-             "examples", "instruction", "think_prefix", "shots", "precision", "seed", "quick"}
+             "examples", "instruction", "think_prefix", "shots", "precision", "seed", "quick", "json", "prompt"}
 
 
 def _options(parser, command=""):

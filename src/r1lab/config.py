@@ -110,6 +110,8 @@ def _coerce(value: Any, tp, key: str):
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
+        if isinstance(value, str) and hasattr(tp, "from_string"):  # a shorthand, e.g. ``data: train.parquet``
+            return tp.from_string(value)
         raise UserError(f"config key {key!r}: expected a mapping, got {value!r}")
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):
@@ -192,3 +194,20 @@ def require(cond: bool, key: str, message: str) -> None:
     """Range checks in ``validate()``: ``require(cfg.group_size >= 2, "group_size", "must be at least 2")``."""
     if not cond:
         raise UserError(f"config key {key!r} {message}")
+
+
+@dataclasses.dataclass
+class DataConfig:
+    """Where a command's data is and which columns hold what (``data:`` in configs, ``--data`` on the command
+    line); read by ``r1lab.tasks.data``."""
+
+    path: str | None = None
+    problem_key: str | None = None      # default: problem, then prompt, then question
+    answer_key: str = "answer"
+    response_key: str | None = None     # SFT target; default: response, then completion
+    split: str | None = None            # a DatasetDict folder's split (default: train, else its only split)
+
+    @classmethod
+    def from_string(cls, path: str) -> "DataConfig":
+        """``data: train.parquet`` is short for ``data: {path: train.parquet}``."""
+        return cls(path=path)

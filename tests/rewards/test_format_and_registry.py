@@ -95,6 +95,7 @@ def test_hanging_reward_times_out_and_step_goes_on():
 def test_non_numbers_and_wrong_lengths_are_invalid():
     scores, failures = _score_with(lambda rs, es: [1.0, "x", float("nan"), None, True], list("abcde"))
     assert scores == [1.0, 0.0, 0.0, 0.0, 1.0]
-    assert failures.invalid == {"custom": 3}
+    # None is TRL's "no score for this sample": 0, counted apart from values that are not numbers
+    assert failures.invalid == {"custom": 2} and failures.none == {"custom": 1}
     scores, failures = _score_with(lambda rs, es: [1.0], ["a", "b"])  # wrong length: per-sample retry
     assert scores == [1.0, 1.0]

@@ -166,7 +166,9 @@ def test_jsonl_task_reads_problem_or_prompt(tmp_path):
     exs = task.examples("train")
     assert [e.id for e in exs] == ["mine/0", "q7"]
     assert [e.reference for e in exs] == ["2", "0.5"]
-    assert exs[0].meta == {"source": "me"} and exs[1].prompt == "Half of 1?"
+    # every column but the prompt stays in meta (user reward functions receive them all)
+    assert exs[0].meta == {"answer": "2", "source": "me"} and exs[1].prompt == "Half of 1?"
+    assert exs[1].meta == {"id": "q7", "answer": 0.5}
     assert task.verify(r"\boxed{\frac12}", exs[1]).correct
     assert not task.verify(r"\boxed{3}", exs[0]).correct
     assert len(task.examples("test", n=1)) == 1

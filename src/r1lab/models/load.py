@@ -141,12 +141,11 @@ def check_vocab(n_tokens: int, vocab: int, path) -> None:
 
 
 def _meta_load_supported() -> bool:
-    """transformers reads a checkpoint onto the meta device (device_map="meta") from v5 on, or with accelerate."""
+    """transformers reads a checkpoint onto the meta device (device_map="meta") only with accelerate installed
+    (transformers 5.24 without it refuses any device_map); without it the weights are checked when loaded."""
     import importlib.util
 
-    import transformers
-
-    return int(transformers.__version__.split(".")[0]) >= 5 or importlib.util.find_spec("accelerate") is not None
+    return importlib.util.find_spec("accelerate") is not None
 
 
 def _config(p: Path) -> dict:

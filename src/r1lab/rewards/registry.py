@@ -101,11 +101,18 @@ REWARDS: dict[str, Callable[..., RewardFn]] = {
 
 
 def build_rewards(weights: dict[str, float], task, options: dict | None = None) -> dict[str, tuple[RewardFn, float]]:
-    """{name: (fn, weight)} from config; an unknown name fails listing the valid ones."""
+    """{name: (fn, weight)} from config; an unknown name fails listing the valid ones. A name with a colon
+    (``module:function``, ``path/to/file.py:function``) is a user function with TRL's contract (rewards/user.py)."""
+    from r1lab.rewards.user import is_user_reward, load_reward_function, trl_reward
+
     out = {}
     for name, w in weights.items():
+        if is_user_reward(name):
+            out[name] = (trl_reward(load_reward_function(name)), float(w))
+            continue
         if name not in REWARDS:
-            raise UserError(f"unknown reward {name!r}{did_you_mean(name, REWARDS)}; valid rewards: {', '.join(REWARDS)}")
+            raise UserError(f"unknown reward {name!r}{did_you_mean(name, REWARDS)}; valid rewards: {', '.join(REWARDS)}"
+                            ", or your own function as module:function or path/to/file.py:function")
         try:
             out[name] = (REWARDS[name](task, **(options or {}).get(name, {})), float(w))
         except TypeError as e:
@@ -120,6 +127,7 @@ class RewardFailures:
     errors: dict[str, int] = field(default_factory=dict)
     timeouts: dict[str, int] = field(default_factory=dict)
     invalid: dict[str, int] = field(default_factory=dict)
+    none: dict[str, int] = field(default_factory=dict)  # samples a reward chose not to score (returned None)
     reported: set = field(default_factory=set)
 
     def add(self, kind: str, name: str, n: int = 1):
@@ -127,22 +135,28 @@ class RewardFailures:
         d[name] = d.get(name, 0) + n
 
 
+FAILURE_KINDS = ("errors", "timeouts", "invalid", "none")  # RewardFailures' counters, as checkpoints save them
 BATCH_TIMEOUT_CAP_S = 120.0
 MAX_TIMEOUT_STREAK = 3
+
+
+_WRONG_SHAPE = object()  # a per-sample call that did not return one score (counted invalid, unlike None)
 
 
 def _valid(x) -> bool:
     return isinstance(x, numbers.Real) and math.isfinite(float(x))
 
 
-def _call(fn, responses, examples, timeout_s):
+def _call(fn, responses, examples, timeout_s, ids=None):
     """Run ``fn`` in a daemon thread with a deadline. A call that hangs is abandoned (a daemon thread never
-    blocks interpreter exit, unlike executor workers) and raises TimeoutError here."""
+    blocks interpreter exit, unlike executor workers) and raises TimeoutError here. ``ids`` (the completions'
+    token ids) reach only rewards that ask for them (``takes_completion_ids``)."""
     box: dict = {}
+    extra = {"completion_ids": ids} if getattr(fn, "takes_completion_ids", False) else {}
 
     def target():
         try:
-            box["value"] = fn(responses, examples)
+            box["value"] = fn(responses, examples, **extra)
         except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
             box["error"] = e
 
@@ -164,10 +178,11 @@ def _report(failures: RewardFailures, name: str, what: str):
 
 
 def safe_scores(name: str, fn: RewardFn, responses: list[str], examples: list, timeout_s: float,
-                failures: RewardFailures) -> list[float]:
+                failures: RewardFailures, completion_ids: list[list[int]] | None = None) -> list[float]:
     """Scores of one reward with fault isolation: a batch call first, then sample by sample on failure."""
     try:
-        scores = _call(fn, responses, examples, min(BATCH_TIMEOUT_CAP_S, timeout_s * max(1, len(responses))))
+        scores = _call(fn, responses, examples, min(BATCH_TIMEOUT_CAP_S, timeout_s * max(1, len(responses))),
+                       completion_ids)
         if isinstance(scores, (list, tuple)) and len(scores) == len(responses):
             return _clean(name, list(scores), failures)
         raise TypeError(f"reward returned {type(scores).__name__} of length "
@@ -176,14 +191,14 @@ def safe_scores(name: str, fn: RewardFn, responses: list[str], examples: list, t
         _report(failures, name, f"{type(e).__name__}: {e}")
     out: list = []
     streak = 0  # consecutive timeouts: a reward that hangs on everything should not cost n * timeout_s
-    for r, ex in zip(responses, examples):
+    for i, (r, ex) in enumerate(zip(responses, examples)):
         if streak >= MAX_TIMEOUT_STREAK:
             failures.add("timeouts", name)
             out.append(0.0)
             continue
         try:
-            s = _call(fn, [r], [ex], timeout_s)
-            out.append(s[0] if isinstance(s, (list, tuple)) and len(s) == 1 else None)
+            s = _call(fn, [r], [ex], timeout_s, None if completion_ids is None else [completion_ids[i]])
+            out.append(s[0] if isinstance(s, (list, tuple)) and len(s) == 1 else _WRONG_SHAPE)
             streak = 0
         except TimeoutError:
             failures.add("timeouts", name)
@@ -201,6 +216,9 @@ def _clean(name: str, scores: list, failures: RewardFailures) -> list[float]:
     for s in scores:
         if _valid(s):
             out.append(float(s))
+        elif s is None:  # TRL's "no score for this sample"
+            failures.add("none", name)
+            out.append(0.0)
         else:
             failures.add("invalid", name)
             out.append(0.0)
@@ -208,9 +226,10 @@ def _clean(name: str, scores: list, failures: RewardFailures) -> list[float]:
 
 
 def score_all(rewards: dict[str, tuple[RewardFn, float]], responses: list[str], examples: list,
-              timeout_s: float, failures: RewardFailures) -> tuple[list[float], dict[str, list[float]]]:
+              timeout_s: float, failures: RewardFailures,
+              completion_ids: list[list[int]] | None = None) -> tuple[list[float], dict[str, list[float]]]:
     """Weighted total per response, and each reward's raw scores by name."""
-    per_name = {name: safe_scores(name, fn, responses, examples, timeout_s, failures)
+    per_name = {name: safe_scores(name, fn, responses, examples, timeout_s, failures, completion_ids)
                 for name, (fn, _w) in rewards.items()}
     total = [sum(rewards[n][1] * per_name[n][i] for n in rewards) for i in range(len(responses))]
     return total, per_name

@@ -364,8 +364,12 @@ class NativeEngine:
         return [list(p) for p in prompts]
 
     @torch.no_grad()  # not inference_mode: rotary variants may update module buffers the trainer later uses
-    def generate(self, prompts: list[str] | list[list[int]], n: int, sampling: SamplingParams) -> list[Rollout]:
-        """``n`` samples for each prompt, ordered prompt-major: [p0 s0, p0 s1, ..., p1 s0, ...]."""
+    def generate(self, prompts: list[str] | list[list[int]], n: int, sampling: SamplingParams,
+                 on_tokens=None) -> list[Rollout]:
+        """``n`` samples for each prompt, ordered prompt-major: [p0 s0, p0 s1, ..., p1 s0, ...].
+
+        ``on_tokens(rows, tokens)``, when given, is called after every decoding step with the rows (indices
+        into the returned list) that sampled a token and those tokens, as they are sampled (streaming)."""
         prompt_ids = self.encode(prompts)
         generator = None
         if sampling.seed is not None:
@@ -381,7 +385,7 @@ class NativeEngine:
             with (self.autocast() if self.autocast is not None else contextlib.nullcontext()), full_weights(self.model):
                 for start in range(0, len(prompt_ids), per_chunk):
                     chunk = prompt_ids[start : start + per_chunk]
-                    out.extend(self._generate_chunk(chunk, start, n, sampling, generator))
+                    out.extend(self._generate_chunk(chunk, start, n, sampling, generator, on_tokens))
         finally:
             self.model.train(was_training)
         return out
@@ -410,7 +414,7 @@ class NativeEngine:
         ids, mask = left_pad(chunk, self.pad_id)
         return ids.to(self.device), mask.to(self.device)
 
-    def _generate_chunk(self, chunk, offset, n, sampling, generator) -> list[Rollout]:
+    def _generate_chunk(self, chunk, offset, n, sampling, generator, on_tokens=None) -> list[Rollout]:
         ids, mask = self._prefill_inputs(chunk)
         decoder = _LlamaDecoder(self.model, self._buffer) if self.fast else _HFDecoder(self.model)
         max_new = sampling.max_new_tokens
@@ -434,6 +438,8 @@ class NativeEngine:
             if may_stop is not None:
                 fin |= self._stop_rows(out_tok, live, may_stop[tok] & alive & ~fin, step, sampling.stop,
                                        stop_tail, reasons)
+            if on_tokens is not None:  # every row in the batch is live here (finished rows left last step)
+                on_tokens([offset * n + r for r in live.tolist()], tok.tolist())
             if bool(fin.any()):
                 ends[live[fin]] = step + 1
                 alive &= ~fin

@@ -1,4 +1,4 @@
-"""Metric logging: JSONL always (one object per step); TensorBoard when installed and asked for."""
+"""Metric logging: JSONL always (one object per step); experiment trackers (runtime/tracking.py) on top."""
 
 from __future__ import annotations
 
@@ -19,19 +19,28 @@ def read_metrics(path: str | os.PathLike) -> list[dict]:
 
 
 class MetricLogger:
-    """Appends one JSON object per ``log`` call to ``path``; a null logger when ``path`` is None or off-main."""
+    """Appends one JSON object per ``log`` call to ``path``; a null logger when ``path`` is None or off-main.
+    After ``track(...)``, every row with a ``step`` also goes to the run's experiment trackers."""
 
-    def __init__(self, path: str | os.PathLike | None, tensorboard: bool = False):
+    def __init__(self, path: str | os.PathLike | None):
         self.path = Path(path) if (path is not None and is_main()) else None
-        self._tb = None
+        self.trackers = None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            if tensorboard:
-                try:
-                    from torch.utils.tensorboard import SummaryWriter
-                    self._tb = SummaryWriter(str(self.path.parent / "tb"))
-                except Exception:  # tensorboard not installed: JSONL is enough
-                    self._tb = None
+
+    def track(self, report_to: list[str] | None, config, start_step: int) -> None:
+        """Open the trackers ``report_to`` names (checked by the config) in this log's run directory; call it
+        after ``resume_latest`` so that ``start_step`` is the first step this process logs."""
+        if self.path is None:
+            return
+        import dataclasses
+
+        from r1lab.runtime.tracking import Trackers, resolve_report_to
+
+        names = resolve_report_to(report_to)
+        if names:
+            cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+            self.trackers = Trackers(names, self.path.parent, cfg, start_step)
 
     def log(self, row: dict) -> None:
         if self.path is None:
@@ -39,10 +48,17 @@ class MetricLogger:
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
             f.flush()
-        if self._tb is not None and "step" in row:
-            for k, v in row.items():
-                if isinstance(v, (int, float)) and k != "step":
-                    self._tb.add_scalar(k, v, row["step"])
+        if self.trackers is not None and "step" in row:
+            self.trackers.log(row, row["step"])
+
+    def table(self, name: str, rows: list[dict], step: int) -> None:
+        """A table (e.g. sampled completions) for the trackers that show tables."""
+        if self.trackers is not None:
+            self.trackers.table(name, rows, step)
+
+    def close(self) -> None:
+        if self.trackers is not None:
+            self.trackers.close()
 
     def truncate_after(self, step: int) -> None:
         """Drop rows with ``step`` > the given one (used on resume so the log matches the checkpoint)."""

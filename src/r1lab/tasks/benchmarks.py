@@ -1,4 +1,4 @@
-"""R1's math benchmarks (MATH-500, AIME 2024, AMC 2023, GSM8K) and a generic ``jsonl`` task for user data.
+"""R1's math benchmarks (MATH-500, AIME 2024, AMC 2023, GSM8K); user data is ``tasks/data.py``.
 
 All of them are graded by ``r1lab.rewards.math.grade``: the final answer is taken from the response
 (last \\boxed{}, <answer> tags, "the answer is", ...) and compared with the gold answer by math-verify
@@ -144,27 +144,6 @@ def _benchmark(name: str) -> Callable[..., BenchmarkTask]:
 
 for _name in FILE_NAMES:
     register_task(_name)(_benchmark(_name))
-
-
-@register_task("jsonl")
-class JsonlTask:
-    """User data: a JSONL file of ``problem`` (or ``prompt``) + ``answer`` rows, graded like the benchmarks.
-
-    The file is one split: ``examples`` returns its rows whatever split is asked for.
-    """
-
-    name = "jsonl"
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        rows = read_rows(self.path)  # validate up front: a bad line stops before any training starts
-        self._examples = [to_example(row, self.path, ln, f"{self.path.stem}/{i}") for i, (ln, row) in enumerate(rows)]
-
-    def examples(self, split: str = "test", n: int | None = None, seed: int = 0) -> list[Example]:
-        return take(self._examples, n)
-
-    def verify(self, response: str, example: Example) -> Verdict:
-        return verify_math(response, example)
 
 
 # ---------------------------------------------------------------------------------------------------------

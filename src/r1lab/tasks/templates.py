@@ -34,3 +34,20 @@ def render_prompt(template: str, prompt: str) -> str:
     if template not in TEMPLATES:
         raise UserError(f"unknown prompt template {template!r}; valid: {', '.join(TEMPLATES)}, chat")
     return TEMPLATES[template].format(prompt=prompt)
+
+
+def render_example(template: str, example, tokenizer=None) -> str:
+    """The prompt text of an example: conversational data (TRL's list of ``{role, content}`` turns, kept in
+    ``meta["messages_prompt"]``) through the tokenizer's chat template, else ``template`` around the problem."""
+    meta = getattr(example, "meta", None) or {}
+    if not meta.get("conversational"):
+        return render_prompt(template, example.prompt)
+    return render_turns(tokenizer, meta["messages_prompt"])
+
+
+def render_turns(tokenizer, turns: list[dict]) -> str:
+    """Conversation turns up to the assistant's reply, through the tokenizer's chat template."""
+    if tokenizer is None or not getattr(tokenizer, "chat_template", None):
+        raise UserError("the data's prompts are conversations (lists of {role, content} turns) but the model's "
+                        "tokenizer has no chat template; give plain-text prompts or a model with a chat template")
+    return tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)

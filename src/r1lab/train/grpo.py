@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from r1lab.config import require
+from r1lab.config import DataConfig, require
 from r1lab.errors import UserError
 from r1lab.models.lora import AdapterOff, LoraSettings, has_lora, reference_view
 from r1lab.core import check_loss_options, group_advantages, policy_loss
@@ -31,7 +31,9 @@ from r1lab.rollout import NativeEngine, SamplingParams
 from r1lab.runtime import all_reduce_mean, all_reduce_sum, autocast_ctx, rank, world_size
 from r1lab.runtime.device import resolve_precision
 from r1lab.runtime.fsdp import PARALLEL_MODES, local_norm, shard
-from r1lab.tasks.templates import render_prompt
+from r1lab.runtime.tracking import resolve_report_to
+from r1lab.tasks import get_task
+from r1lab.tasks.templates import render_example
 from r1lab.train.batch import build_batch, response_logprobs
 from r1lab.train.monitor import finish_monitor, general_monitor
 from r1lab.train.schedule import lr_at, make_optimizer, set_lr
@@ -42,6 +44,7 @@ class GRPOConfig:
     # data
     task: str = "arith"
     task_options: dict = field(default_factory=dict)
+    data: DataConfig = field(default_factory=DataConfig)  # your data file (data.path), used instead of task
     template: str = "r1zero"
     # sampling (R1-Zero: temperature 1, G = 16)
     prompts_per_step: int = 16       # P, global over ranks
@@ -100,6 +103,8 @@ class GRPOConfig:
     max_batch: int = 256             # live rows in the sampler
     seed: int = 0
     log_every: int = 1
+    report_to: list[str] | None = None  # tensorboard, wandb, trackio, mlflow; None: tensorboard when installed
+    log_completions_every: int = 10  # steps between tables of sampled completions (completions.jsonl); 0: never
     checkpoint_every: int = 10       # steps between checkpoints (also written on SIGINT/SIGTERM)
     keep_checkpoints: int = 2
     parallel: str = "ddp"            # under torchrun: ddp (a replica a rank) or fsdp (sharded, runtime/fsdp.py)
@@ -109,6 +114,8 @@ class GRPOConfig:
     lora: LoraSettings = field(default_factory=LoraSettings)  # lora.r > 0: train a LoRA adapter (models/lora.py)
 
     def validate(self) -> None:
+        resolve_report_to(self.report_to)  # an unknown or uninstalled tracker fails before any work
+        require(self.log_completions_every >= 0, "log_completions_every", "must be >= 0")
         require(self.parallel in PARALLEL_MODES, "parallel", f"must be one of {', '.join(PARALLEL_MODES)}")
         require(self.group_size >= 2, "group_size", f"must be at least 2 (group-relative advantages need a group), got {self.group_size}")
         require(self.prompts_per_step >= 1, "prompts_per_step", "must be at least 1")
@@ -148,6 +155,16 @@ class GRPOConfig:
         if self.general_steps is not None:
             require(self.task == "mixture" and "general" in self.task_options.get("components", {}), "general_steps",
                     "needs task=mixture with a 'general' component in task_options.components")
+
+
+def make_task(cfg: GRPOConfig):
+    """The run's task: the user's data file when ``data.path`` is set (its answers are required only when a
+    reward grades them), else the named task."""
+    if cfg.data.path:
+        graded = any(name in cfg.rewards for name in ("accuracy", "math"))
+        return get_task("data", path=cfg.data.path, problem_key=cfg.data.problem_key, answer_key=cfg.data.answer_key,
+                        split=cfg.data.split, need_answer=graded)
+    return get_task(cfg.task, **cfg.task_options)
 
 
 def train_prompts(task, cfg: GRPOConfig, step: int) -> list:
@@ -320,14 +337,15 @@ def grpo_step(policy, ref_model, optimizer, engine, task, rewards, failures: Rew
     """One GRPO step on this rank's share of the step's prompts. Returns the step's metrics."""
     t0 = time.time()
     examples = train_prompts(task, cfg, step)[rank():: world_size()]
-    prompts = [render_prompt(cfg.template, ex.prompt) for ex in examples]
+    prompts = [render_example(cfg.template, ex, tokenizer) for ex in examples]
     sampling = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
                               stop=tuple(cfg.stop), seed=(cfg.seed * 1_000_003 + step) * 101 + rank())
     rollouts = engine.generate(prompts, cfg.group_size, sampling)
     t_sample = time.time() - t0
     group_examples = [examples[r.prompt_index] for r in rollouts]
     t1 = time.time()
-    totals, per_name = score_all(rewards, [r.text for r in rollouts], group_examples, cfg.reward_timeout_s, failures)
+    totals, per_name = score_all(rewards, [r.text for r in rollouts], group_examples, cfg.reward_timeout_s, failures,
+                                 [r.token_ids for r in rollouts])
     t_score = time.time() - t1
     rewards_PG = torch.tensor(totals, dtype=torch.float32).view(len(examples), cfg.group_size)
     metrics = rollout_stats(rollouts, group_examples, per_name, rewards_PG, cfg)
@@ -368,13 +386,25 @@ def grpo_step(policy, ref_model, optimizer, engine, task, rewards, failures: Rew
         "reward_errors": sum(failures.errors.values()),
         "reward_timeouts": sum(failures.timeouts.values()),
         "reward_invalid": sum(failures.invalid.values()),
+        "reward_none": sum(failures.none.values()),
         "sample_s": t_sample, "score_s": t_score, "train_s": t_train, "step_s": time.time() - t0,
         "sample_tokens_per_s": gen_tokens / max(t_sample, 1e-9),
         "train_tokens_per_s": train_tokens * cfg.mu / max(t_train, 1e-9),
     })
     metrics = finish_monitor(all_reduce_mean(metrics))
     metrics["_samples"] = samples  # not a metric: run_grpo writes it to samples.jsonl
+    every = cfg.log_completions_every
+    metrics["_completions"] = (completion_rows(rollouts, group_examples, totals, per_name, adv_PG.reshape(-1), step)
+                               if every > 0 and step % every == 0 else [])
     return metrics
+
+
+def completion_rows(rollouts, examples, totals, per_name: dict, adv_B: torch.Tensor, step: int) -> list[dict]:
+    """This rank's sampled completions of ``step``, each with its rewards and advantage (the table trackers show)."""
+    adv = adv_B.tolist()
+    return [{"step": step, "prompt": ex.prompt, "completion": r.text, "reward": totals[i],
+             **{f"reward/{name}": scores[i] for name, scores in per_name.items()}, "advantage": adv[i]}
+            for i, (r, ex) in enumerate(zip(rollouts, examples))]
 
 
 def self_corrections(rollouts, examples, per_name: dict, step: int, limit: int = 1) -> list[dict]:
@@ -394,16 +424,16 @@ def self_corrections(rollouts, examples, per_name: dict, step: int, limit: int =
     return out
 
 
-def preflight(engine, task, rewards, cfg: GRPOConfig) -> dict:
+def preflight(engine, task, rewards, cfg: GRPOConfig, tokenizer=None) -> dict:
     """Sample a small batch before RL and stop with a clear message when every reward is the same: then
     every advantage is 0 and nothing can be learnt (the silent trap of other trainers)."""
     examples = task.examples("train", n=min(cfg.preflight_prompts, cfg.prompts_per_step), seed=cfg.seed * 1_000_003 - 1)
     sampling = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
                               stop=tuple(cfg.stop), seed=cfg.seed + 99_991)
-    rollouts = engine.generate([render_prompt(cfg.template, e.prompt) for e in examples], cfg.group_size, sampling)
+    rollouts = engine.generate([render_example(cfg.template, e, tokenizer) for e in examples], cfg.group_size, sampling)
     failures = RewardFailures()
     totals, per_name = score_all(rewards, [r.text for r in rollouts], [examples[r.prompt_index] for r in rollouts],
-                                 cfg.reward_timeout_s, failures)
+                                 cfg.reward_timeout_s, failures, [r.token_ids for r in rollouts])
     means = {k: sum(v) / len(v) for k, v in per_name.items()}
     if max(totals) - min(totals) < 1e-8:
         failed = {k: v for k, v in {**failures.errors, **failures.timeouts, **failures.invalid}.items() if v}
@@ -417,8 +447,14 @@ def preflight(engine, task, rewards, cfg: GRPOConfig) -> dict:
 
 
 def check_reward_models(cfg: GRPOConfig, prefix: str = "") -> None:
-    """Fail before any work when the preference reward's model (``reward_options.preference.model``) is unusable."""
+    """Fail before any work when a user reward function cannot be imported, or the preference reward's model
+    (``reward_options.preference.model``) is unusable."""
     from r1lab.models import check_reward_model
+    from r1lab.rewards.user import is_user_reward, load_reward_function
+
+    for name in cfg.rewards:
+        if is_user_reward(name):
+            load_reward_function(name)
 
     opts = cfg.reward_options.get("preference") if "preference" in cfg.rewards else None
     if isinstance(opts, dict) and opts.get("model"):

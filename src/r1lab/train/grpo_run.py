@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from pathlib import Path
@@ -11,22 +12,24 @@ from r1lab.eval.evaluate import EvalSettings, evaluate
 from r1lab.models import load_model_and_tokenizer
 from r1lab.models.lora import attach_lora, has_lora, save_trained_model
 from r1lab.rewards import RewardFailures
+from r1lab.rewards.registry import FAILURE_KINDS
 from r1lab.runtime import MetricLogger, any_rank, autocast_ctx, pick_device, print0, read_metrics, seed_everything
 from r1lab.runtime.checkpoint import Checkpointer, Interrupted, StopFlag, resume_latest
 from r1lab.runtime.fsdp import wrap
 from r1lab.runtime.memory import peak_rss_mb
-from r1lab.tasks import get_task
-from r1lab.tasks.templates import render_prompt
+from r1lab.tasks.templates import render_example
 from r1lab.errors import TrainingError
 from r1lab.train.monitor import hacking_check
-from r1lab.train.grpo import GRPOConfig, apply_schedule, grpo_step, maybe_reset_reference, preflight, setup_grpo
+from r1lab.train.grpo import (GRPOConfig, apply_schedule, grpo_step, make_task, maybe_reset_reference, preflight,
+                              setup_grpo)
 
 
 def heldout_eval(engine, task, examples, cfg: GRPOConfig, samples: int | None = None, keep_responses=False) -> dict:
+    tokenizer = engine.tokenizer
     settings = EvalSettings(samples=samples or cfg.eval_samples, temperature=cfg.eval_temperature,
                             top_p=cfg.eval_top_p, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed + 17,
                             language=cfg.language)
-    prompts = [render_prompt(cfg.template, ex.prompt) for ex in examples]
+    prompts = [render_example(cfg.template, ex, tokenizer) for ex in examples]
     return evaluate(engine, task, examples, prompts, settings, keep_responses=keep_responses)
 
 
@@ -43,7 +46,7 @@ def run_grpo(cfg: GRPOConfig, model_dir: str | Path, out_dir: str | Path, progre
     device = pick_device(cfg.device)
     policy, tokenizer = load_model_and_tokenizer(model_dir, device)
     policy = attach_lora(policy, cfg.lora)  # in place; unchanged without lora.r
-    task = get_task(cfg.task, **cfg.task_options)
+    task = make_task(cfg)
     autocast = None if cfg.precision == "fp32" else functools.partial(autocast_ctx, device, cfg.precision)
     ref_model, optimizer, engine, rewards = setup_grpo(policy, tokenizer, task, cfg, device, autocast)
     # under torchrun: a DDP wrapper (gradients all-reduced) or, with parallel=fsdp, the sharded policy itself
@@ -56,18 +59,21 @@ def run_grpo(cfg: GRPOConfig, model_dir: str | Path, out_dir: str | Path, progre
     start = state["step"]
     sample_log = MetricLogger(out_dir / "samples.jsonl")  # verbatim responses worth reading (self-corrections)
     sample_log.truncate_after(start - 1)
-    for kind in ("errors", "timeouts", "invalid"):
+    completion_log = MetricLogger(out_dir / "completions.jsonl")  # sampled completions, rewards, advantages
+    completion_log.truncate_after(start - 1)
+    logger.track(cfg.report_to, cfg, start)
+    for kind in FAILURE_KINDS:
         setattr(failures, kind, dict(state["extra"].get(f"reward_{kind}", {})))
     eval_examples = task.examples("test", n=cfg.eval_examples, seed=cfg.seed) if cfg.eval_every > 0 else []
     if cfg.preflight and start == 0:
-        print0(f"[grpo] preflight: {preflight(engine, task, rewards, cfg)}")
+        print0(f"[grpo] preflight: {preflight(engine, task, rewards, cfg, tokenizer)}")
     t0 = time.time()
     last, bad_steps = {}, 0
     # (proxy, gold) of earlier steps with general prompts, read back on resume so the check sees them all
     earlier = read_metrics(out_dir / "metrics.jsonl")
     monitor = [(r["monitor/preference"], r["monitor/general_gold"]) for r in earlier if "monitor/preference" in r]
     warned = any(r.get("monitor/hacking") for r in earlier)
-    with StopFlag() as stop:
+    with StopFlag() as stop, contextlib.closing(logger):  # trackers closed (flushed) however the run ends
         for step in range(start, cfg.steps):
             reset = maybe_reset_reference(ref_model, policy, cfg, step)
             lr = apply_schedule(optimizer, cfg, step)
@@ -75,6 +81,11 @@ def run_grpo(cfg: GRPOConfig, model_dir: str | Path, out_dir: str | Path, progre
                                 autocast, train_model)
             for row in metrics.pop("_samples", []):
                 sample_log.log(row)
+            completions = metrics.pop("_completions", [])
+            for row in completions:
+                completion_log.log(row)
+            if completions:
+                logger.table("completions", completions, step)
             if "monitor/preference" in metrics:
                 monitor.append((metrics["monitor/preference"], metrics["monitor/general_gold"]))
                 hacked = hacking_check(monitor)
@@ -106,7 +117,7 @@ def run_grpo(cfg: GRPOConfig, model_dir: str | Path, out_dir: str | Path, progre
             stopping = any_rank(stop.requested)  # every rank saves (FSDP gathers) and stops together
             if (stopping or done % cfg.checkpoint_every == 0) and done < cfg.steps:
                 ckpt.save(done, policy, optimizer, ckpt_ref,
-                          extra={f"reward_{k}": dict(getattr(failures, k)) for k in ("errors", "timeouts", "invalid")})
+                          extra={f"reward_{k}": dict(getattr(failures, k)) for k in FAILURE_KINDS})
             if stopping and done < cfg.steps:
                 raise Interrupted(f"stopped after step {done} of {cfg.steps}; checkpoint in {ckpt.dir}")
     save_trained_model(policy, tokenizer, out_dir / "model")  # with LoRA: merged, and model_adapter/

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,12 @@ class PretrainConfig:
     log_every: int = 10
     checkpoint_every: int = 250      # steps between checkpoints (also written on SIGINT/SIGTERM)
     mix: CorpusMix = field(default_factory=CorpusMix)
+    report_to: list[str] | None = None  # tensorboard, wandb, trackio, mlflow; None: tensorboard when installed
+
+    def validate(self) -> None:
+        from r1lab.runtime.tracking import resolve_report_to
+
+        resolve_report_to(self.report_to)
 
 
 def encode_document(tokenizer, prompt: str, response: str) -> tuple[list[int], list[int]]:
@@ -105,10 +112,11 @@ def pretrain(cfg: PretrainConfig, out_dir: str | Path, progress=None) -> dict:
     logger = MetricLogger(out_dir / "metrics.jsonl")
     ckpt = Checkpointer(out_dir / "checkpoints", keep=1)
     start = resume_latest(ckpt, model, opt, logger, label="pretrain")["step"]
+    logger.track(cfg.report_to, cfg, start)
     model.train()
     tokens_seen, t_train = start * cfg.batch_size * cfg.seq_len, time.time()
     loss_val = float("nan")
-    with StopFlag() as stop:
+    with StopFlag() as stop, contextlib.closing(logger):  # trackers closed (flushed) however the run ends
         for step in range(start, cfg.steps):
             set_lr(opt, lr_at(step, cfg.steps, cfg.lr, cfg.warmup, "cosine", cfg.min_lr_ratio))
             batch = data[step * cfg.batch_size : (step + 1) * cfg.batch_size].to(device)

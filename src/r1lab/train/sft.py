@@ -3,6 +3,7 @@ distillation). R1-v2 B.4.2: 2–3 epochs, cosine decay to a tenth of the initial
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from r1lab.config import require
+from r1lab.config import DataConfig, require
 from r1lab.errors import UserError
 from r1lab.models.lora import LoraSettings, attach_lora, save_trained_model
 from r1lab.runtime import (MetricLogger, all_reduce_sum, any_rank, autocast_ctx, pick_device, print0, rank,
@@ -18,6 +19,7 @@ from r1lab.runtime import (MetricLogger, all_reduce_sum, any_rank, autocast_ctx,
 from r1lab.runtime.fsdp import PARALLEL_MODES, local_norm, shard, wrap
 from r1lab.runtime.checkpoint import Checkpointer, Interrupted, StopFlag, resume_latest
 from r1lab.runtime.memory import peak_rss_mb
+from r1lab.runtime.tracking import resolve_report_to
 from r1lab.train.batch import build_batch, response_logprobs
 from r1lab.tasks.templates import join_text
 from r1lab.train.schedule import lr_at, make_optimizer, set_lr
@@ -44,8 +46,11 @@ class SFTConfig:
     # as a 200-token chain of thought: short non-reasoning answers in a reasoning-heavy mix are learned)
     loss_agg: str = "token"
     lora: LoraSettings = field(default_factory=LoraSettings)  # lora.r > 0: train a LoRA adapter (models/lora.py)
+    data: DataConfig = field(default_factory=DataConfig)  # `r1lab sft`'s data (--data sets data.path)
+    report_to: list[str] | None = None  # tensorboard, wandb, trackio, mlflow; None: tensorboard when installed
 
     def validate(self) -> None:
+        resolve_report_to(self.report_to)
         require(self.epochs >= 1, "epochs", "must be at least 1")
         require(self.batch_size >= 1, "batch_size", "must be at least 1")
         require(self.lr > 0, "lr", "must be positive")
@@ -96,13 +101,14 @@ def sft(cfg: SFTConfig, model, tokenizer, pairs: list[dict], out_dir: str | Path
     logger = MetricLogger(out_dir / "metrics.jsonl")
     ckpt = Checkpointer(out_dir / "checkpoints", keep=1)
     start = resume_latest(ckpt, model, opt, logger, label="sft")["step"]
+    logger.track(cfg.report_to, cfg, start)
     print0(f"sft: {len(data)} pairs ({dropped} longer than {cfg.max_len} dropped), {cfg.epochs} epochs, {total} steps")
     t0 = time.time()
     model.train()
     train_model = wrap(model, cfg.parallel)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     loss_val = float("nan")
-    with StopFlag() as stop:
+    with StopFlag() as stop, contextlib.closing(logger):  # trackers closed (flushed) however the run ends
         for step in range(start, total):
             epoch, k = divmod(step, steps_per_epoch)
             order = list(range(len(data)))
