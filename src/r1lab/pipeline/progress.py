@@ -16,8 +16,9 @@ class RunClock:
     ``expected``: each stage's wall seconds in a reference run on a machine of ``reference_gflops``
     (fp32 matmul GFLOP/s, ``runtime/calibrate.py``). Before any stage of this run has finished the
     estimate is scaled by the matmul speed ratio; after, by the ratio of the actual to the expected time
-    of the stages this run did (skipped stages count for nothing). The running stage's remainder comes
-    from its own progress once a tenth of it is done."""
+    of the stages this run did (skipped stages count for nothing). The running stage's remainder is its
+    estimate less the time it has run, or, from a caller that knows the share of the stage done, that
+    share's pace once a tenth is done (a progress bar covers only part of a stage, so bars do not pass it)."""
 
     def __init__(self, run_dir: str | Path, expected: dict[str, float], reference_gflops: float,
                  gflops: float | None = None):

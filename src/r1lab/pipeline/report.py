@@ -8,13 +8,12 @@ same numbers and the findings (``findings.py``), and ``curves.png`` for the RL s
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from r1lab.pipeline.findings import NAMES, findings
 from r1lab.pipeline.plots import MONITOR_PANELS, plot_curves
-from r1lab.pipeline.stage import cached_json
+from r1lab.pipeline.stage import cached_json, is_done, read_done
 from r1lab.pipeline.zero import evaluate_model, first_aha, headline
 from r1lab.runtime import atomic_write_json, atomic_write_text, print0, read_metrics
 from r1lab.runtime.calibrate import calibration_line
@@ -140,9 +139,8 @@ def stage_seconds(run_dir: Path, keys, field: str = "seconds") -> dict:
     """A ``field`` of each stage's DONE (``seconds``: its training loop; ``wall_seconds``: the whole stage)."""
     out = {}
     for key in dict.fromkeys(keys):
-        done = run_dir / key / "DONE"
-        if done.is_file():
-            sec = json.loads(done.read_text()).get(field)
+        if is_done(run_dir / key):
+            sec = read_done(run_dir / key).get(field)
             if sec is not None:
                 out[key] = float(sec)
     return out

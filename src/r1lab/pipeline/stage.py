@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from r1lab.errors import UserError
+from r1lab.pipeline.progress import fmt_duration, run_clock
 from r1lab.runtime.dist import barrier, is_main
 from r1lab.runtime.io import atomic_write_json, atomic_write_text, read_user_text
 
@@ -147,8 +148,6 @@ def run_stage(run_dir: str | Path, name: str, fn, cfg=None) -> dict:
     if changed:
         raise UserError(f"stage {name!r} in {d} was started with a different config ({'; '.join(changed[:3])}); "
                         "rerun with the same settings to resume it, or choose another --out")
-    from r1lab.pipeline.progress import fmt_duration, run_clock
-
     clock = run_clock()
     clock = clock if clock is not None and clock.owns(run_dir, name) else None
     if is_done(d):

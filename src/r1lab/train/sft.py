@@ -120,10 +120,11 @@ def sft(cfg: SFTConfig, model, tokenizer, pairs: list[dict], out_dir: str | Path
             lp, _ = response_logprobs(train_model, batch, autocast=autocast)
             # token-mean NLL over the *global* batch: each rank divides its sum by the global token count
             # (times the world size, since DDP averages gradients over ranks)
-            nll_sum = -(lp * batch.mask).sum()
+            nll_B = -(lp * batch.mask).sum(-1)
+            nll_sum = nll_B.sum()
             tokens = float(all_reduce_sum(torch.tensor([float(batch.mask.sum())]))[0])
             if cfg.loss_agg == "sequence":  # the same global normalisation, over examples
-                per_seq = -(lp * batch.mask).sum(-1) / batch.mask.sum(-1).clamp(min=1)
+                per_seq = nll_B / batch.mask.sum(-1).clamp(min=1)
                 rows = float(all_reduce_sum(torch.tensor([float(len(idx))]))[0])
                 loss = per_seq.sum() * world / max(rows, 1.0)
             else:
