@@ -27,12 +27,32 @@ def len_reward(monkeypatch):
 
 
 def test_preflight_stops_when_every_reward_is_equal(tmp_path, tiny_model_dir, len_reward):
-    with pytest.raises(UserError, match=r"preflight: all 8 sampled responses got the same reward \(0.5"):
+    # 4 batches (the default preflight_batches) of 8 responses, all equal
+    with pytest.raises(UserError, match=r"preflight: all 32 sampled responses got the same reward \(0.5"):
         run_grpo(_cfg(rewards={"const": 1.0}), tiny_model_dir, tmp_path / "run")
     assert not (tmp_path / "run" / "model").exists()
     # told to go on, it runs
     run_grpo(_cfg(rewards={"const": 1.0}, preflight=False, steps=1), tiny_model_dir, tmp_path / "run2")
     assert (tmp_path / "run2" / "model" / "config.json").is_file()
+
+
+def test_preflight_samples_more_batches_before_giving_up_on_a_rare_signal(tmp_path, tiny_model_dir, monkeypatch):
+    calls = []
+
+    def late_signal(task, **kw):
+        def fn(rs, es):
+            calls.append(len(rs))
+            # nothing but zeros until the third batch: a reward that is rarely non-zero
+            return [0.0] * len(rs) if len(calls) < 3 else [float(i % 2) for i in range(len(rs))]
+        return fn
+
+    monkeypatch.setitem(REWARDS, "late", late_signal)
+    with pytest.raises(UserError, match=r"all 16 sampled responses got the same reward \(0"):
+        run_grpo(_cfg(rewards={"late": 1.0}, preflight_batches=2), tiny_model_dir, tmp_path / "two")
+    calls.clear()
+    run_grpo(_cfg(rewards={"late": 1.0}, steps=1), tiny_model_dir, tmp_path / "four")
+    assert calls[:3] == [8, 8, 8]  # three preflight batches (it stops at the first with a difference), then training
+    assert (tmp_path / "four" / "model" / "config.json").is_file()
 
 
 def test_non_finite_updates_are_skipped_then_stop_with_last_good_checkpoint(tmp_path, tiny_model_dir, len_reward,
