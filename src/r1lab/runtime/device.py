@@ -33,14 +33,32 @@ def setup_threads() -> None:
         torch.set_num_threads(n)
 
 
+# oneDNN ISA caps below the first with bf16 instructions (ONEDNN_MAX_CPU_ISA; docs: "CPU dispatcher control")
+_ONEDNN_NO_BF16 = {"SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI"}
+
+
 def cpu_supports_bf16() -> bool:
-    """True when the CPU has native bf16 matmul (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slow."""
+    """True when the CPU has native bf16 matmul (AVX512-BF16 or AMX) *and* torch may use it; elsewhere bf16
+    is emulated and slow.
+
+    The CPU flags alone are not enough: with torch's kernels held to AVX2 (``ATEN_CPU_CAPABILITY=avx2``,
+    ``ONEDNN_MAX_CPU_ISA=AVX2``, how an AVX-512 machine stands in for an AVX2 laptop) bf16 is emulated,
+    and a pretraining step of the default base took 3.83 s in bf16 against 0.35 s natively (11x; measured
+    with benchmarks/profile_pretrain.py, one thread)."""
+    if torch.backends.cpu.get_cpu_capability() not in ("AVX512", "AMX"):
+        return False
+    if os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper() in _ONEDNN_NO_BF16:
+        return False
+    flags = _cpu_flags()
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _cpu_flags() -> str:
     try:
         with open("/proc/cpuinfo") as f:
-            flags = f.read()
+            return f.read()
     except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+        return ""
 
 
 def resolve_precision(device: torch.device, precision: str) -> str:
