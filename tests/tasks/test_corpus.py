@@ -65,3 +65,24 @@ def test_tokenizer_keeps_digits_and_operators_single(tiny_tokenizer):
     for ch in "4738()+*-=":
         assert ch in pieces
     assert all(not re.search(r"\d", p) or len(p) == 1 for p in pieces)
+
+
+def test_general_documents_when_the_mix_asks_for_them():
+    from r1lab.tasks.general import GeneralTask
+
+    default = list(documents(300, seed=4))
+    assert all(d["style"] != "general" for d in default)
+    mix = CorpusMix(tasks={"arith": 0.4, "target": 0.4, "general": 0.2})
+    docs = list(documents(400, seed=4, mix=mix))
+    general = [d for d in docs if d["style"] == "general"]
+    assert 40 <= len(general) <= 120  # ~20% of 400
+    task = GeneralTask()
+    test_prompts = {e.prompt for e in task.examples("test", 5000)}
+    for d in general:
+        assert "<think>" not in d["prompt"]  # plain prompts only, never the R1-Zero one
+        question = d["prompt"].removeprefix("Question: ").removesuffix("\nAnswer:").strip()
+        assert question not in test_prompts  # drawn from the train split
+        assert d["correct"] and d["response"].startswith(" ") and "<" not in d["response"]
+    greet = [d for d in general if "Say hello to" in d["prompt"]]
+    assert greet and all(d["response"].strip() == "Hello, " + d["prompt"].split("Say hello to ")[1].split(".")[0] + "!"
+                         for d in greet)
