@@ -141,10 +141,13 @@ class Pty:
         env = dict(os.environ, PYTHONWARNINGS="ignore", TERM="dumb")
         self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
         os.close(slave)
-        self.seen = ""
+        self.seen, self.pos = "", 0
 
     def read_until(self, needle: str, timeout: float = 300.0) -> str:  # generous: a loaded machine is slow
-        start, end = len(self.seen), time.time() + timeout
+        """What the terminal shows from the end of the last needle found up to the end of this one (a read
+        may bring two needles at once: the next search starts where the last one ended, not at the end of
+        what was read)."""
+        start, end = self.pos, time.time() + timeout
         while needle not in self.seen[start:]:
             ready, _, _ = select.select([self.master], [], [], max(0.0, end - time.time()))
             if not ready:
@@ -153,7 +156,8 @@ class Pty:
                 self.seen += os.read(self.master, 4096).decode("utf-8", "replace").replace("\r\n", "\n")
             except OSError:  # the child closed the terminal
                 raise AssertionError(f"the command ended before {needle!r}; it showed:\n{self.seen[-2000:]}")
-        return self.seen[start:]
+        self.pos = self.seen.index(needle, start) + len(needle)
+        return self.seen[start:self.pos]
 
     def type(self, text: str) -> None:
         os.write(self.master, text.encode())
