@@ -32,7 +32,6 @@ import dataclasses
 import functools
 import hashlib
 import json
-import math
 import sys
 import tempfile
 import time
@@ -41,6 +40,7 @@ from pathlib import Path
 from r1lab.models.fetch import fetch_model
 from r1lab.models.load import load_model_and_tokenizer, load_tokenizer
 from r1lab.models.prompting import CHAT, build_prompts
+from r1lab.pipeline.findings import paired
 from r1lab.rewards.extract import last_boxed
 from r1lab.rollout import NativeEngine
 from r1lab.runtime import autocast_ctx, pick_device, read_jsonl, seed_everything, setup_threads
@@ -122,25 +122,16 @@ def eval_summary(res: dict, k: int) -> dict:
             f"pass@{k}": round(res[f"pass@{k}"], 4), f"cons@{k}": round(res[f"cons@{k}"], 4),
             "boxed_rate": round(sum(last_boxed(t) is not None for t in texts) / max(1, len(texts)), 4),
             "mean_response_tokens": round(res["mean_response_tokens"], 1),
-            "truncated_rate": round(res["truncated_rate"], 4), "seconds": round(res["seconds"], 1),
-            "per_problem": [sum(r["correct"]) / len(r["correct"]) for r in res["per_example"]]}
-
-
-def paired_change(before: list[float], after: list[float]) -> tuple[float, float]:
-    """Mean change of per-problem pass@1 and its standard error (the same problems before and after)."""
-    d = [a - b for a, b in zip(after, before)]
-    n = len(d)
-    mean = sum(d) / n
-    var = sum((x - mean) ** 2 for x in d) / max(1, n - 1)
-    return mean, math.sqrt(var / n)
+            "truncated_rate": round(res["truncated_rate"], 4), "seconds": round(res["seconds"], 1)}
 
 
 def heldout(model_dir, task, cfg: GRPOConfig, device, autocast) -> dict:
-    """Held-out pass@1 of the model in ``model_dir`` on the task's test split (the trainer's own eval)."""
+    """The trainer's own evaluation of the model in ``model_dir`` on the task's test split (per-example rows
+    kept: the change before -> after is paired per problem)."""
     model, tok = load_model_and_tokenizer(model_dir, device)
     engine = NativeEngine(model, tok, device=device, autocast=autocast)
     examples = task.examples("test", n=cfg.eval_examples, seed=cfg.seed)
-    return eval_summary(heldout_eval(engine, task, examples, cfg, keep_responses=True), cfg.eval_samples)
+    return heldout_eval(engine, task, examples, cfg, keep_responses=True)
 
 
 def run_arm(name: str, cfg: GRPOConfig, model_dir: str, out: Path, task, device, autocast, before: dict) -> dict:
@@ -151,10 +142,10 @@ def run_arm(name: str, cfg: GRPOConfig, model_dir: str, out: Path, task, device,
     train_s = time.time() - t_train
     seed_everything(cfg.seed)
     after = heldout(out / "model", task, cfg, device, autocast)
-    change, se = paired_change(before["per_problem"], after["per_problem"])
+    change, se, _ = paired(before, after)
     steps = read_jsonl(out / "metrics.jsonl")
     return {
-        "rewards": cfg.rewards, "after": after, "change": round(change, 4), "change_stderr": round(se, 4),
+        "rewards": cfg.rewards, "after": eval_summary(after, cfg.eval_samples), "change": round(change, 4), "change_stderr": round(se, 4),
         "rises": change >= 0.10 and change > 2 * se,
         "accuracy_per_step": [round(m["reward/accuracy"], 4) for m in steps],
         "reward_per_step": [round(m["reward"], 4) for m in steps],
@@ -221,7 +212,7 @@ def main(argv=None) -> int:
 
     seed_everything(cfg.seed)
     before = heldout(model_dir, task, cfg, device, autocast)
-    print(json.dumps({"before": {k: v for k, v in before.items() if k != "per_problem"}}), file=sys.stderr)
+    print(json.dumps({"before": eval_summary(before, cfg.eval_samples)}), file=sys.stderr)
     arms = {}
     for name in ["accuracy"] + ([args.control] if args.control != "none" else []):
         arms[name] = run_arm(name, cfg, model_dir, out / name, task, device, autocast, before)
@@ -234,15 +225,13 @@ def main(argv=None) -> int:
         "precision": args.precision,
         "eval": f"{args.eval_examples} test problems x {args.eval_samples} samples, T={cfg.eval_temperature}, "
                 f"top-p {cfg.eval_top_p}",
-        "before": before, "arms": arms,
+        "before": eval_summary(before, cfg.eval_samples), "arms": arms,
         "learns": arms["accuracy"]["rises"],
         "control_flat": (not arms[args.control]["rises"]) if args.control != "none" else None,
         "wall_seconds": round(time.time() - t0, 1),
     }
     if args.plot:
         plot(args.plot, line)
-    for part in [line["before"], *(a["after"] for a in arms.values())]:
-        part.pop("per_problem")
     print(json.dumps(line))
     return 0
 

@@ -51,8 +51,11 @@ def test_the_control_is_a_user_reward_through_r1labs_loader(bench):
 
 
 def test_paired_change_by_hand(bench):
-    before, after = [0.0, 0.25, 0.5, 1.0], [0.5, 0.25, 1.0, 1.0]
-    mean, se = bench.paired_change(before, after)
+    def ev(per_problem):  # an evaluation's per-example rows, 4 samples a problem
+        return {"per_example": [{"id": str(i), "correct": [True] * round(4 * p) + [False] * (4 - round(4 * p))}
+                                for i, p in enumerate(per_problem)]}
+
+    mean, se, _ = bench.paired(ev([0.0, 0.25, 0.5, 1.0]), ev([0.5, 0.25, 1.0, 1.0]))  # what run_arm reports
     d = [0.5, 0.0, 0.5, 0.0]
     assert mean == pytest.approx(0.25)
     assert se == pytest.approx(math.sqrt(sum((x - 0.25) ** 2 for x in d) / 3 / 4))
@@ -78,5 +81,5 @@ def test_the_script_runs_both_arms_on_a_tiny_chat_model(bench, tmp_path, tiny_to
         assert arm["rises"] is False  # a random tiny model in 2 steps cannot gain 10 points beyond 2 s.e.
     assert line["arms"]["accuracy"]["rewards"] == {"accuracy": 1.0}
     assert line["control_flat"] is True and line["learns"] is False
-    assert "per_problem" not in line["before"]
+    assert "per_example" not in line["before"]
     assert png.stat().st_size > 1000

@@ -15,6 +15,7 @@ import random
 from dataclasses import dataclass, field
 
 from r1lab.tasks.arithmetic import ArithmeticTask
+from r1lab.tasks.general import GeneralTask
 from r1lab.tasks.languages import LEXICON
 from r1lab.tasks.search import write_search
 from r1lab.tasks.solutions import write_reasoning
@@ -93,7 +94,7 @@ def arithmetic_document(task: ArithmeticTask, rng: random.Random, mix: CorpusMix
             "question_lang": ex.meta["lang"], "correct": final == ex.reference}
 
 
-def general_document(task, rng: random.Random, mix: CorpusMix) -> dict:
+def general_document(task: GeneralTask, rng: random.Random, mix: CorpusMix) -> dict:
     """One short instruction and its answer, from the general task's train split, as plain text (no
     reasoning block): the everyday text a base model reads, where copying a name or a word from the
     question, or picking the larger of two numbers, is learnt (same keys as ``arithmetic_document``)."""
@@ -133,16 +134,12 @@ def documents(n: int, seed: int, mix: CorpusMix | None = None, task: ArithmeticT
     task = task or ArithmeticTask(**mix.task_options.get("arith", {}))
     target_task = target_task or TargetTask(**mix.task_options.get("target", {}))
     rng = random.Random(f"corpus:{seed}")
-    general = None
+    general = GeneralTask()
     for _ in range(n):
         kind = _draw(rng, mix.tasks)
         if kind == "target":
             yield target_document(target_task, rng, mix)
         elif kind == "general":
-            if general is None:
-                from r1lab.tasks.general import GeneralTask
-
-                general = GeneralTask()
             yield general_document(general, rng, mix)
         else:
             yield arithmetic_document(task, rng, mix)
