@@ -4,6 +4,7 @@ steps and values as metrics.jsonl), the completions table, and a resumed run wit
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,11 @@ def test_wandb_offline_run_is_continued_on_resume(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_SILENT", "true")
     run = tmp_path / "sft"
     for start, steps in ((0, range(0, 3)), (2, range(2, 4))):  # a run, then its resume from step 2
+        # W&B names an offline run's folder by its local start time to the second: a resume within the
+        # same second would share the first run's folder, so it starts after it, as a real resume does
+        stamps = [d.name.split("-")[2] for d in (run / "wandb").glob("offline-run-*")]
+        while stamps and time.strftime("%Y%m%d_%H%M%S") <= max(stamps):
+            time.sleep(0.05)
         logger = MetricLogger(run / "metrics.jsonl")
         logger.track(["wandb"], {"lr": 0.1}, start)
         for s in steps:
