@@ -65,3 +65,11 @@ def test_final_stage_needs_general_gain_and_kept_pass1():
     assert findings(rows, evals)["final_stage_raises_general"]["holds"]
     worse = _ev({p: [False, False] for p in problems})
     assert not findings(rows, {**evals, ("r1", "standard"): worse})["final_stage_raises_general"]["holds"]
+    # pass@1 rising in the final stage is not a loss: the tolerance is one-sided
+    sharper = _ev({p: [True, True] for p in problems})
+    f = findings(rows, {**evals, ("r1", "standard"): sharper})["final_stage_raises_general"]
+    assert f["pass@1_difference"] == pytest.approx(0.5) and f["holds"]
+    # one problem of fifty dropping from 1/2 to 0/2 (-1 point) is inside the tolerance
+    slip = _ev({p: [True, False] if i else [False, False] for i, p in enumerate(problems)})
+    f = findings(rows, {**evals, ("r1", "standard"): slip})["final_stage_raises_general"]
+    assert f["pass@1_difference"] == pytest.approx(-0.01) and f["holds"]

@@ -69,3 +69,41 @@ def test_a_key_added_after_a_stage_finished_is_no_change_at_its_default(tmp_path
     assert run_stage(tmp_path, "s", lambda d: {"ok": 2}, SFTConfig(epochs=2))["ok"] == 1
     with pytest.raises(UserError, match="loss_agg"):
         run_stage(tmp_path, "s", lambda d: {"ok": 3}, SFTConfig(epochs=2, loss_agg="sequence"))
+
+
+def test_cached_evaluation_is_recomputed_when_made_with_other_settings(tmp_path):
+    import json
+
+    from r1lab.pipeline.stage import cached_json
+    from r1lab.pipeline.zero import EvalConfig, same_eval
+
+    calls = []
+
+    def evaluation(ev, asked=None):
+        calls.append(ev.samples)
+        return {"pass@1": 0.5, "examples": 7, "settings": {"samples": ev.samples, "temperature": ev.temperature,
+                "top_p": ev.top_p, "max_new_tokens": ev.max_new_tokens, "seed": ev.seed,
+                "examples_asked": asked or ev.examples}}
+
+    path = tmp_path / "eval.json"
+    ev8 = EvalConfig(samples=8)
+    first = cached_json(path, lambda: evaluation(ev8), same_eval(ev8))
+    assert cached_json(path, lambda: evaluation(ev8), same_eval(ev8)) == first and calls == [8]
+    # other samples a problem, another seed, more problems asked: the stored numbers are not these
+    ev16 = EvalConfig(samples=16)
+    assert cached_json(path, lambda: evaluation(ev16), same_eval(ev16))["settings"]["samples"] == 16
+    assert calls == [8, 16]
+    ev_seed = EvalConfig(samples=16, seed=7)
+    cached_json(path, lambda: evaluation(ev_seed), same_eval(ev_seed))
+    assert calls == [8, 16, 16]
+    # fewer problems in the split than asked (7 of 300) is still the same evaluation
+    cached_json(path, lambda: evaluation(ev_seed, 300), same_eval(ev_seed, 300))
+    assert cached_json(path, lambda: evaluation(ev_seed, 300), same_eval(ev_seed, 300))["examples"] == 7
+    assert calls == [8, 16, 16, 16]
+    # an evaluation written before settings were compared (no examples_asked) is made again once
+    stale = {**first, "settings": {k: v for k, v in first["settings"].items() if k != "examples_asked"}}
+    path.write_text(json.dumps(stale))
+    cached_json(path, lambda: evaluation(ev8), same_eval(ev8))
+    assert calls == [8, 16, 16, 16, 8]
+    # without a check, whatever is stored is returned
+    assert cached_json(path, lambda: evaluation(ev16))["settings"]["samples"] == 8 and len(calls) == 5

@@ -108,9 +108,14 @@ def _r1_default() -> GRPOConfig:
     # R1 stage 2: "a reduced temperature of 0.7" (Nature; R1-v2 §3.2.2); prompts from all scenarios, but
     # general prompts and the preference reward only in the last part of the stage, as the paper does
     # (its final 400 of 1,700 steps: more "may lead to reward hacking"); here the last 12 of 40 steps.
-    # General accuracy moved +0.6 / +1.5 points (seeds 0 / 1, full demos); with the last 24 steps, from the
-    # same rejection-SFT models and reward models, +1.8 / +0.4 and R1's pass@1 -3.6 against R1-Zero on
-    # seed 1: not better, so the paper's proportion stays.
+    # General accuracy moved +0.6 / +1.5 points (seeds 0 / 1, full demos). Tried from the same rejection-SFT
+    # models and reward models, rerun from R1 on (300 held-out general prompts): 80% general prompts in the
+    # last 12 steps (instead of 40%) +2.5 / +1.6, but R1's pass@1 fell to 81.8 on seed 1 (R1-Zero 86.8) and
+    # the distilled 0.25m student with it (12.4 vs RL-only 11.4: that finding lost); the last 24 steps at
+    # 40% +1.8 / +0.4; all 40 at 40% -5.0 on seed 0 (the policy learns to please the reward model); 80
+    # steps at lr 3e-4 and 80% +0.0 / -7.7. The gold answer in place of the reward model, 12 steps at
+    # 40% / 80% (seed 0, 8 samples): +2.0 / +2.3: this few steps cannot move it much further with any
+    # reward. The paper's proportion (~1/4 of the steps) and a 40% share stay.
     reasoning = {k: 0.6 * w for k, w in WORLD_COMPONENTS.items()}
     return world_rl(template=R1_TEMPLATE, steps=40, lr=2e-4, seed=2, temperature=0.7, general_steps=12,
                     task_options={"components": {**reasoning, "general": 0.4}},

@@ -14,7 +14,7 @@ from pathlib import Path
 from r1lab.pipeline.findings import NAMES, findings
 from r1lab.pipeline.plots import MONITOR_PANELS, plot_curves
 from r1lab.pipeline.stage import cached_json, is_done, read_done
-from r1lab.pipeline.zero import evaluate_model, first_aha, headline
+from r1lab.pipeline.zero import evaluate_model, first_aha, headline, same_eval
 from r1lab.runtime import atomic_write_json, atomic_write_text, print0, read_metrics
 from r1lab.runtime.calibrate import calibration_line
 
@@ -51,7 +51,7 @@ def evaluate_rows(cfg, run_dir: Path, models: dict) -> tuple[dict, dict]:
             print0(f"[report] evaluating {key}{'' if name == 'eval' else ' (' + name.split('_', 1)[1] + ')'}")
             return cached_json(run_dir / key / f"{name}.json", lambda: evaluate_model(
                 model_dir, kw.pop("task", z.task), kw.pop("options", z.task_options), template, ev,
-                kw.pop("language", z.language), format=fmt, **kw))
+                kw.pop("language", z.language), format=fmt, **kw), same_eval(ev, kw.get("examples")))
 
         res = run("eval")
         evals[(key, "standard")] = res

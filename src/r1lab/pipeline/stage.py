@@ -116,11 +116,14 @@ def reseeded(cfg, offset: int, skip: tuple[str, ...] = ("eval",)):
     return dataclasses.replace(cfg, **changes)
 
 
-def cached_json(path: str | Path, compute):
-    """Return the JSON at ``path``, computing and writing it (atomically) first if it is absent."""
+def cached_json(path: str | Path, compute, matches=None):
+    """Return the JSON at ``path``, computing and writing it (atomically) first if it is absent, or if
+    ``matches(stored)`` says the stored value was made another way (an evaluation with other settings)."""
     p = Path(path)
     if p.is_file():
-        return json.loads(p.read_text())
+        stored = json.loads(p.read_text())
+        if matches is None or matches(stored):
+            return stored
     value = compute()
     atomic_write_json(p, value)
     return value

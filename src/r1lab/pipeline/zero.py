@@ -44,7 +44,12 @@ def world_rl(**overrides) -> GRPOConfig:
 @dataclass
 class EvalConfig:
     examples: int = 200
-    samples: int = 16
+    # k = 8 samples a problem (R1 uses k = 4-64 by benchmark). Sized by standard errors: the findings'
+    # paired differences are dominated by the spread over problems, not by the samples of one problem;
+    # from two demos' 16-sample evaluations, keeping the first 8 moved the gap findings' paired s.e. by
+    # -2..+21% (median +3%; half the problems at 16 samples: +22..+55%; benchmarks/eval_budget.py), and
+    # the report's evaluations took 580 / 639 s instead of 866 / 982 s (one AVX-512 thread).
+    samples: int = 8
     temperature: float = 0.6
     top_p: float = 0.95
     max_new_tokens: int = 320        # above the training budget: the hard split's answers are longer
@@ -126,7 +131,21 @@ def evaluate_model(model_dir: str | Path, task_name: str, task_options: dict, te
     settings = EvalSettings(samples=ev.samples, temperature=ev.temperature, top_p=ev.top_p,
                             max_new_tokens=ev.max_new_tokens, seed=ev.seed, language=language, format=format)
     prompts = fewshot_prompts(tok, task, [e.prompt for e in exs], template, shots, ev.seed, layout=format)
-    return evaluate(engine, task, exs, prompts, settings, keep_responses=keep_responses)
+    res = evaluate(engine, task, exs, prompts, settings, keep_responses=keep_responses)
+    res["settings"]["examples_asked"] = examples or ev.examples  # a split may hold fewer (see same_eval)
+    return res
+
+
+def same_eval(ev: EvalConfig, examples: int | None = None):
+    """Whether a stored evaluation was made with ``ev``'s sampling settings on as many problems: a rerun
+    with other evaluation settings recomputes it instead of reporting the old numbers as the new ones."""
+    want = {"samples": ev.samples, "temperature": ev.temperature, "top_p": ev.top_p,
+            "max_new_tokens": ev.max_new_tokens, "seed": ev.seed}
+
+    def check(stored: dict) -> bool:
+        have = stored.get("settings") or {}
+        return all(have.get(k) == v for k, v in want.items()) and have.get("examples_asked") == (examples or ev.examples)
+    return check
 
 
 def first_aha(stage: Path) -> dict | None:
@@ -160,14 +179,16 @@ def run_zero(cfg: ZeroRecipe, run_dir: str | Path) -> dict:
     clock.start("eval_base")
     print0("[eval] base model on held-out problems")
     base_eval = cached_json(stage_dir(run_dir, "base") / "eval.json",
-                            lambda: evaluate_model(base_dir, z.task, z.task_options, z.template, cfg.eval, z.language))
+                            lambda: evaluate_model(base_dir, z.task, z.task_options, z.template, cfg.eval, z.language),
+                            same_eval(cfg.eval))
     clock.finish("eval_base")
     zero_stage(cfg, run_dir, base_dir)
     clock.start("eval_zero")
     zdir = run_dir / "zero"
     print0("[eval] R1-Zero model on held-out problems")
     final_eval = cached_json(zdir / "eval.json",
-                             lambda: evaluate_model(zdir / "model", z.task, z.task_options, z.template, cfg.eval, z.language))
+                             lambda: evaluate_model(zdir / "model", z.task, z.task_options, z.template, cfg.eval, z.language),
+                             same_eval(cfg.eval))
     k = cfg.eval.samples
     keys = ["pass@1", "pass@1_stderr", f"pass@{k}", f"cons@{k}", "format_rate", "mean_response_tokens",
             "reflection_rate", "effective_reflection_rate", "reflection_accuracy", "no_reflection_accuracy",
@@ -182,7 +203,7 @@ def run_zero(cfg: ZeroRecipe, run_dir: str | Path) -> dict:
         for part, d, m in (("base", stage_dir(run_dir, "base"), base_dir), ("final", zdir, zdir / "model")):
             hard = cached_json(d / "eval_hard.json", lambda: evaluate_model(
                 m, z.task, cfg.eval.hard_options(z.task_options), z.template, cfg.eval, z.language,
-                examples=cfg.eval.hard_examples))
+                examples=cfg.eval.hard_examples), same_eval(cfg.eval, cfg.eval.hard_examples))
             summary[part].update({"pass@1_hard": hard["pass@1"], "pass@1_hard_stderr": hard["pass@1_stderr"]})
     clock.finish("eval_zero")
     summary["aha_reflection_grows"] = aha({"base": summary["base"], "zero": summary["final"]})
