@@ -12,7 +12,7 @@ Run it twice to compare instruction sets on one machine:
     ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/profile_pretrain.py
 
 Usage: python benchmarks/profile_pretrain.py [--steps 10] [--warmup 2] [--precision auto|fp32|bf16]
-       [--threads N] [--ops N]
+       [--threads N] [--ops N] [--compile]
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ def main(argv=None) -> int:
     ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--ops", type=int, default=0, help="also list the N operators with the most self time")
+    ap.add_argument("--compile", action="store_true",
+                    help="torch.compile the model (inductor); the warm-up steps' time is reported as compile_s")
     args = ap.parse_args(argv)
     if args.threads:
         os.environ["R1LAB_THREADS"] = str(args.threads)
@@ -58,12 +60,13 @@ def main(argv=None) -> int:
     opt = make_optimizer(model, cfg.lr, cfg.weight_decay)
     gen = torch.Generator().manual_seed(0)
     clock = {p: [] for p in PHASES}
+    forward = torch.compile(model) if args.compile else model
 
     def step(record: bool):
         batch = torch.randint(0, cfg.vocab_size, (cfg.batch_size, cfg.seq_len + 1), generator=gen)
         marks = [time.perf_counter()]
         with autocast_ctx(device, precision):
-            logits = model(input_ids=batch[:, :-1]).logits
+            logits = forward(input_ids=batch[:, :-1]).logits
         marks.append(time.perf_counter())
         loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
         marks.append(time.perf_counter())
@@ -78,8 +81,10 @@ def main(argv=None) -> int:
             for name, a, b in zip(PHASES, marks, marks[1:]):
                 clock[name].append(b - a)
 
+    t0 = time.perf_counter()
     for _ in range(args.warmup):
         step(False)
+    warmup_s = time.perf_counter() - t0
     ops = None
     if args.ops:
         from torch.profiler import ProfilerActivity, profile
@@ -102,6 +107,7 @@ def main(argv=None) -> int:
         "batch": cfg.batch_size, "seq_len": cfg.seq_len, "precision": precision, "steps": args.steps,
         "step_s": round(step_s, 4), "tokens_per_s": round(tokens / step_s), "base_steps": cfg.steps,
         "base_minutes_estimate": round(cfg.steps * step_s / 60, 1),
+        "compiled": args.compile, "compile_s": round(warmup_s, 1) if args.compile else None,
         "seconds": {p: round(v, 4) for p, v in per.items()},
         "share": {p: round(v / step_s, 3) for p, v in per.items()},
     }

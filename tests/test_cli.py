@@ -119,3 +119,16 @@ def test_group_size_and_batch_division(tmp_path):
     _assert_user_error(r1lab("zero", "--out", str(tmp_path / "r"), "zero.group_size=1"), "group_size")
     _assert_user_error(r1lab("zero", "--out", str(tmp_path / "r"), "zero.minibatches=3"), "minibatches", "divide")
     assert not (tmp_path / "r").exists()
+
+
+def test_overrides_may_follow_the_flags():
+    from r1lab.cli import build_parser, parse_args
+
+    args = parse_args(build_parser(), ["demo", "seed=1", "--out", "runs/s1", "pretrain.steps=2000"])
+    assert args.out == "runs/s1" and args.overrides == ["seed=1", "pretrain.steps=2000"]
+    args = parse_args(build_parser(), ["zero", "--out", "runs/z", "zero.steps=5"])
+    assert args.overrides == ["zero.steps=5"]
+    # anything else after the flags is still refused, with argparse's one line and exit 2
+    with pytest.raises(SystemExit) as e:
+        parse_args(build_parser(), ["demo", "--out", "runs/s1", "--no-such-flag"])
+    assert e.value.code == 2

@@ -406,9 +406,22 @@ def _check_resume(args) -> None:
             raise UserError(f"--resume: nothing to resume in {out} (no earlier run there)")
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
+    """Like ``parse_args``, but ``key=value`` overrides may also follow the flags (``r1lab demo seed=1 --out
+    runs/s1 pretrain.steps=2000``): argparse's positional list ends at the first flag, and the rest was
+    refused as unrecognized."""
+    args, extra = parser.parse_known_args(argv)
+    if extra and isinstance(getattr(args, "overrides", None), list) and all(
+            "=" in e and not e.startswith("-") for e in extra):
+        args.overrides += extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), argv)
     from r1lab.runtime import init_from_env, setup_threads, shutdown
     from r1lab.runtime.checkpoint import Interrupted
 

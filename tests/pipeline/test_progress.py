@@ -58,3 +58,24 @@ def test_calibration_names_the_instruction_set_cores_and_matmul_speed():
     assert 0.1 < c["matmul_gflops"] < 1e6
     line = calibration_line(c)
     assert line.startswith(f"machine: {c['cpu_capability']}, {c['cores']} cores") and "GFLOP/s" in line
+
+
+def test_expected_stage_times_follow_the_configs_work():
+    from r1lab.config import build
+    from r1lab.pipeline.progress import scaled_seconds
+    from r1lab.pipeline.r1 import DEMO_SECONDS, R1Recipe, demo_work
+    from r1lab.pipeline.zero import ZERO_SECONDS, ZeroRecipe, zero_work
+
+    ref = demo_work(R1Recipe())
+    assert scaled_seconds(DEMO_SECONDS, ref, ref) == DEMO_SECONDS  # the reference config: its own times
+    assert set(ref) == set(DEMO_SECONDS)                          # every stage the demo runs has a work measure
+    cfg = build(R1Recipe, {"pretrain": {"steps": 1500}, "reasoning_rl": {"steps": 160}, "eval": {"samples": 4},
+                           "ablate_language_reward": False})
+    got = scaled_seconds(DEMO_SECONDS, demo_work(cfg), ref)
+    assert got["base"] == DEMO_SECONDS["base"] / 2 and got["reasoning_rl"] == DEMO_SECONDS["reasoning_rl"] * 2
+    assert got["report"] == DEMO_SECONDS["report"] / 2 and got["zero_lc"] == 0.0
+    assert got["zero"] == DEMO_SECONDS["zero"] and got["reward_model"] == DEMO_SECONDS["reward_model"]
+    # starting from an existing model: no pretraining to wait for
+    assert scaled_seconds(ZERO_SECONDS, zero_work(build(ZeroRecipe, {"base_model": "m"})), zero_work(ZeroRecipe()))["base"] == 0.0
+    # a stage without a work measure keeps its reference time
+    assert scaled_seconds({"x": 5.0, "base": 10.0}, {"base": 2.0}, {"base": 1.0}) == {"x": 5.0, "base": 20.0}

@@ -61,6 +61,19 @@ class RunClock:
         return left
 
 
+def scaled_seconds(expected: dict[str, float], work: dict[str, float], reference_work: dict[str, float]) -> dict[str, float]:
+    """Each stage's reference seconds scaled by how much work this run's config asks of it against the
+    reference run's config (pretraining tokens, RL samples x tokens, samples evaluated, ...): without it, a
+    run with half the pretraining steps was estimated at the reference's length, and once its short base had
+    finished every later stage was estimated at half its time (the clock reads a short stage as a fast
+    machine). Stages with no work measure keep their reference seconds."""
+    out = {}
+    for name, secs in expected.items():
+        ref = reference_work.get(name)
+        out[name] = secs * work[name] / ref if ref and name in work else secs
+    return out
+
+
 _CLOCK: RunClock | None = None
 
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from r1lab.models import load_model_and_tokenizer
-from r1lab.pipeline.progress import progress_bar, run_clock, start_run
+from r1lab.pipeline.progress import progress_bar, run_clock, scaled_seconds, start_run
 from r1lab.pipeline.stage import reseeded, run_stage
-from r1lab.pipeline.zero import (REFERENCE_GFLOPS, WORLD_BUDGET, WORLD_COMPONENTS, EvalConfig, base_stage, check_inputs, world_rl,
-                                 zero_stage)
+from r1lab.pipeline.zero import (REFERENCE_GFLOPS, WORLD_BUDGET, WORLD_COMPONENTS, EvalConfig, base_stage, check_inputs,
+                                 eval_work, pretrain_work, rl_work, world_rl, zero_stage)
 from r1lab.rollout import NativeEngine, SamplingParams
 from r1lab.runtime import pick_device, read_jsonl, write_jsonl_atomic
 from r1lab.tasks import get_task
@@ -375,10 +375,31 @@ def zero_lc_stage(cfg: R1Recipe, run_dir: Path, base: Path) -> Path:
 REFERENCE_GFLOPS = 95.0
 DEMO_SECONDS = {"base": 1020, "zero": 345, "cold_start": 35, "reasoning_rl": 440, "zero_lc": 450,
                 "rejection_sft": 250, "reward_model": 740, "r1": 160, "distill_traces": 51, "student_0.5m": 336,
-                "student_0.25m": 214, "rl_only_0.25m": 68, "report": 920}  # seeds 0 and 1, one thread each
+                "student_0.25m": 214, "rl_only_0.25m": 68, "report": 610}  # seeds 0 and 1, one thread each
 QUICK_SECONDS = {"base": 10, "zero": 6, "cold_start": 5, "reasoning_rl": 6, "zero_lc": 6, "rejection_sft": 5,
                  "reward_model": 3, "r1": 6, "distill_traces": 2, "student_0.5m": 5, "student_0.25m": 5,
                  "rl_only_0.25m": 5, "report": 20}
+
+
+def demo_work(cfg: R1Recipe) -> dict[str, float]:
+    """How much each stage of ``cfg`` asks for, in the unit its time grows with (``progress.scaled_seconds``)."""
+    def sampled(sc: SampleConfig) -> float:
+        return float(sc.prompts * sc.samples_per_prompt * sc.max_new_tokens)
+
+    rm, dc, ev = cfg.preference.rm, cfg.distill, cfg.eval
+    onpolicy = cfg.preference.onpolicy
+    work = {"base": pretrain_work(cfg), "zero": rl_work(cfg.zero),
+            "zero_lc": rl_work(cfg.zero) if cfg.ablate_language_reward else 0.0,
+            "cold_start": sampled(cfg.cold_start.sample), "reasoning_rl": rl_work(cfg.reasoning_rl),
+            "rejection_sft": sampled(cfg.rejection_sft.sample),
+            "reward_model": float(rm.epochs * (rm.train_pairs + onpolicy.prompts * onpolicy.samples_per_prompt)),
+            "r1": rl_work(cfg.r1), "distill_traces": sampled(dc.traces),
+            "report": eval_work(ev, general=True)}
+    for size in dc.student_sizes:
+        work[f"student_{size}"] = float(dc.student_pretrain.steps)
+    if dc.student_sizes:
+        work[f"rl_only_{min(dc.student_sizes, key=lambda s: float(s.rstrip('m')))}"] = rl_work(dc.rl)
+    return work
 
 
 def run_r1(cfg: R1Recipe, run_dir: str | Path, expected: dict[str, float] | None = None) -> dict:
@@ -391,7 +412,9 @@ def run_r1(cfg: R1Recipe, run_dir: str | Path, expected: dict[str, float] | None
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    calibration = start_run(run_dir, expected or DEMO_SECONDS, REFERENCE_GFLOPS)
+    # a caller's own reference times (``--quick``) are for its config; the demo's are scaled to this one
+    expected = expected or scaled_seconds(DEMO_SECONDS, demo_work(cfg), demo_work(R1Recipe()))
+    calibration = start_run(run_dir, expected, REFERENCE_GFLOPS)
     base = base_stage(cfg, run_dir)
     zero = zero_stage(cfg, run_dir, base)
     cold = cold_start_stage(cfg, run_dir, zero, base)

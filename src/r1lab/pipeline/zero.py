@@ -19,7 +19,7 @@ from r1lab.eval.fewshot import fewshot_prompts
 from r1lab.models import check_model, load_model_and_tokenizer
 from r1lab.pipeline.findings import aha
 from r1lab.pipeline.plots import plot_curves
-from r1lab.pipeline.progress import progress_bar, run_clock, start_run
+from r1lab.pipeline.progress import progress_bar, run_clock, scaled_seconds, start_run
 from r1lab.pipeline.stage import cached_json, reseeded, run_stage, stage_dir
 from r1lab.rollout import NativeEngine
 from r1lab.runtime import atomic_write_json, pick_device, print0, read_metrics
@@ -163,7 +163,28 @@ def headline(ev: dict) -> dict:
 # Wall seconds of `r1lab zero`'s parts in a reference run on a machine of REFERENCE_GFLOPS (see
 # pipeline/progress.RunClock: the whole-run estimate scales them to this machine).
 REFERENCE_GFLOPS = 98.0   # one AVX-512 thread
-ZERO_SECONDS = {"base": 1020, "eval_base": 60, "zero": 350, "eval_zero": 150}
+ZERO_SECONDS = {"base": 1020, "eval_base": 30, "zero": 350, "eval_zero": 75}  # evaluations: k = 8
+
+
+def rl_work(g: GRPOConfig) -> float:
+    """Sampled tokens an RL stage may take (its time grows about with them)."""
+    return float(g.steps * g.prompts_per_step * g.group_size * g.max_new_tokens)
+
+
+def pretrain_work(cfg) -> float:
+    """Pretraining tokens (none when the run starts from an existing model)."""
+    pt = cfg.pretrain
+    return 0.0 if cfg.base_model else float(pt.steps * pt.batch_size * pt.seq_len)
+
+
+def eval_work(ev: EvalConfig, general: bool = False) -> float:
+    """Samples one model's evaluations draw (standard split, hard split, general prompts when asked)."""
+    return float(ev.samples * (ev.examples + (ev.hard_examples if ev.hard else 0) + (ev.general_examples if general else 0)))
+
+
+def zero_work(cfg: ZeroRecipe) -> dict[str, float]:
+    return {"base": pretrain_work(cfg), "eval_base": eval_work(cfg.eval), "zero": rl_work(cfg.zero),
+            "eval_zero": eval_work(cfg.eval)}
 
 
 def run_zero(cfg: ZeroRecipe, run_dir: str | Path) -> dict:
@@ -172,7 +193,8 @@ def run_zero(cfg: ZeroRecipe, run_dir: str | Path) -> dict:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    calibration = start_run(run_dir, ZERO_SECONDS, REFERENCE_GFLOPS)
+    calibration = start_run(run_dir, scaled_seconds(ZERO_SECONDS, zero_work(cfg), zero_work(ZeroRecipe())),
+                            REFERENCE_GFLOPS)
     base_dir = base_stage(cfg, run_dir)
     z = cfg.zero
     clock = run_clock()
