@@ -102,3 +102,38 @@ def test_train_prompts_are_a_function_of_step():
 def test_build_rewards_default_set():
     rewards = build_rewards({"accuracy": 1.0, "format": 1.0}, ArithmeticTask())
     assert set(rewards) == {"accuracy", "format"}
+
+
+def test_chat_template_and_instruction_reach_the_sampled_prompts(tiny_tokenizer, monkeypatch):
+    import copy
+
+    import pytest
+
+    from r1lab.errors import UserError
+    from r1lab.tasks.templates import render_example
+    from r1lab.train import grpo as grpo_mod
+
+    tok = copy.deepcopy(tiny_tokenizer)  # the session's tokenizer keeps having no chat template
+    tok.chat_template = "{% for m in messages %}<{{ m.role }}>{{ m.content }}\n{% endfor %}<assistant>"
+    ex = ArithmeticTask().examples("train", n=1, seed=0)[0]
+    assert render_example("chat", ex, tok, "Answer in \\boxed{}.") == f"<user>{ex.prompt}\nAnswer in \\boxed{{}}.\n<assistant>"
+    assert render_example("qa", ex, tok, "Be brief.") == f"Question: {ex.prompt}\nBe brief.\nAnswer:"
+    assert render_example("qa", ex, tok) == f"Question: {ex.prompt}\nAnswer:"   # no instruction: as before
+    with pytest.raises(UserError, match="no chat template"):
+        render_example("chat", ex, tiny_tokenizer)
+    # a GRPO step samples exactly those prompts
+    seen = []
+    real = grpo_mod.render_example
+    monkeypatch.setattr(grpo_mod, "render_example", lambda *a: seen.append(real(*a)) or seen[-1])
+    cfg = _small_cfg(template="chat", instruction="Answer in \\boxed{}.")
+    _run_step(tok, cfg)
+    assert seen and all(p.startswith("<user>") and p.endswith("Answer in \\boxed{}.\n<assistant>") for p in seen)
+
+
+def test_unknown_template_is_a_config_error():
+    import pytest
+
+    from r1lab.errors import UserError
+
+    with pytest.raises(UserError, match="template"):
+        GRPOConfig(template="chatml").validate()

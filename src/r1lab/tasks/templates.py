@@ -36,13 +36,18 @@ def render_prompt(template: str, prompt: str) -> str:
     return TEMPLATES[template].format(prompt=prompt)
 
 
-def render_example(template: str, example, tokenizer=None) -> str:
+def render_example(template: str, example, tokenizer=None, instruction: str | None = None) -> str:
     """The prompt text of an example: conversational data (TRL's list of ``{role, content}`` turns, kept in
-    ``meta["messages_prompt"]``) through the tokenizer's chat template, else ``template`` around the problem."""
+    ``meta["messages_prompt"]``) through the tokenizer's chat template; else the problem (followed by
+    ``instruction`` on its own line, when given) in one user turn of the tokenizer's chat template for
+    ``template="chat"``, or inside the plain ``template``."""
     meta = getattr(example, "meta", None) or {}
-    if not meta.get("conversational"):
-        return render_prompt(template, example.prompt)
-    return render_turns(tokenizer, meta["messages_prompt"])
+    if meta.get("conversational"):
+        return render_turns(tokenizer, meta["messages_prompt"])
+    problem = f"{example.prompt}\n{instruction}" if instruction else example.prompt
+    if template == "chat":
+        return render_turns(tokenizer, [{"role": "user", "content": problem}])
+    return render_prompt(template, problem)
 
 
 def render_turns(tokenizer, turns: list[dict]) -> str:

@@ -33,7 +33,7 @@ from r1lab.runtime.device import resolve_precision
 from r1lab.runtime.fsdp import PARALLEL_MODES, local_norm, shard
 from r1lab.runtime.tracking import resolve_report_to
 from r1lab.tasks import get_task
-from r1lab.tasks.templates import render_example
+from r1lab.tasks.templates import TEMPLATES, render_example
 from r1lab.train.batch import build_batch, response_logprobs
 from r1lab.train.monitor import finish_monitor, general_monitor
 from r1lab.train.schedule import lr_at, make_optimizer, set_lr
@@ -45,7 +45,8 @@ class GRPOConfig:
     task: str = "arith"
     task_options: dict = field(default_factory=dict)
     data: DataConfig = field(default_factory=DataConfig)  # your data file (data.path), used instead of task
-    template: str = "r1zero"
+    template: str = "r1zero"         # a plain template (r1zero, qa, user, bare) or "chat" (the model's own)
+    instruction: str | None = None   # appended to every problem on its own line (e.g. "... within \\boxed{}.")
     # sampling (R1-Zero: temperature 1, G = 16)
     prompts_per_step: int = 16       # P, global over ranks
     group_size: int = 8              # G
@@ -120,6 +121,8 @@ class GRPOConfig:
     def validate(self) -> None:
         resolve_report_to(self.report_to)  # an unknown or uninstalled tracker fails before any work
         require(self.log_completions_every >= 0, "log_completions_every", "must be >= 0")
+        require(self.template in TEMPLATES or self.template == "chat", "template",
+                f"unknown template {self.template!r}; valid: {', '.join(TEMPLATES)}, chat")
         require(self.parallel in PARALLEL_MODES, "parallel", f"must be one of {', '.join(PARALLEL_MODES)}")
         require(self.group_size >= 2, "group_size", f"must be at least 2 (group-relative advantages need a group), got {self.group_size}")
         require(self.prompts_per_step >= 1, "prompts_per_step", "must be at least 1")
@@ -342,7 +345,7 @@ def grpo_step(policy, ref_model, optimizer, engine, task, rewards, failures: Rew
     """One GRPO step on this rank's share of the step's prompts. Returns the step's metrics."""
     t0 = time.time()
     examples = train_prompts(task, cfg, step)[rank():: world_size()]
-    prompts = [render_example(cfg.template, ex, tokenizer) for ex in examples]
+    prompts = [render_example(cfg.template, ex, tokenizer, cfg.instruction) for ex in examples]
     sampling = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
                               stop=tuple(cfg.stop), seed=(cfg.seed * 1_000_003 + step) * 101 + rank())
     rollouts = engine.generate(prompts, cfg.group_size, sampling)
@@ -444,7 +447,8 @@ def preflight(engine, task, rewards, cfg: GRPOConfig, tokenizer=None) -> dict:
             break
         sampling = SamplingParams(temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
                                   stop=tuple(cfg.stop), seed=cfg.seed + 99_991 + b)
-        rollouts = engine.generate([render_example(cfg.template, e, tokenizer) for e in examples], cfg.group_size, sampling)
+        rollouts = engine.generate([render_example(cfg.template, e, tokenizer, cfg.instruction) for e in examples],
+                                   cfg.group_size, sampling)
         batch, per_name = score_all(rewards, [r.text for r in rollouts], [examples[r.prompt_index] for r in rollouts],
                                     cfg.reward_timeout_s, failures, [r.token_ids for r in rollouts])
         totals += batch

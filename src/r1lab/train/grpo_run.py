@@ -29,7 +29,7 @@ def heldout_eval(engine, task, examples, cfg: GRPOConfig, samples: int | None = 
     settings = EvalSettings(samples=samples or cfg.eval_samples, temperature=cfg.eval_temperature,
                             top_p=cfg.eval_top_p, max_new_tokens=cfg.max_new_tokens, seed=cfg.seed + 17,
                             language=cfg.language)
-    prompts = [render_example(cfg.template, ex, tokenizer) for ex in examples]
+    prompts = [render_example(cfg.template, ex, tokenizer, cfg.instruction) for ex in examples]
     return evaluate(engine, task, examples, prompts, settings, keep_responses=keep_responses)
 
 
