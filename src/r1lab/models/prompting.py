@@ -14,9 +14,8 @@ whenever no system prompt was given, so it is the model's own "no system prompt"
 from __future__ import annotations
 
 from r1lab.errors import UserError
-from r1lab.tasks.templates import BOXED_INSTRUCTION, TEMPLATES, render_prompt
+from r1lab.tasks.templates import BOXED_INSTRUCTION, CHAT, TEMPLATES, render_prompt, with_instruction
 
-CHAT = "chat"
 THINK_PREFIX = "<think>\n"
 # Probe strings for reading a chat template's layout; no template treats them specially.
 _PROBE_USER = "r1lab-probe-user-5e1f"
@@ -40,11 +39,6 @@ def has_chat_template(tokenizer) -> bool:
 def default_template(tokenizer) -> str:
     """``chat`` for a tokenizer that has a chat template (instruct/chat models), else ``r1zero``."""
     return CHAT if has_chat_template(tokenizer) else "r1zero"
-
-
-def with_instruction(problem: str, instruction: str | None) -> str:
-    """The problem followed by the instruction on its own line (nothing added for None or "")."""
-    return f"{problem}\n{instruction}" if instruction else problem
 
 
 def chat_prompt(tokenizer, content: str) -> str:

@@ -83,12 +83,13 @@ def distill_stage(cfg, run_dir: Path, teacher_dir: Path, base_dir: Path) -> dict
         art = run_stage(run_dir, name, work, dc.sft)
         student_bases[size] = Path(art["student_base"])
         out[name] = (Path(art["model"]), R1_TEMPLATE)
-    smallest = min(dc.student_sizes, key=_size_value)
+    smallest = min(dc.student_sizes, key=size_value)
     print0(f"[distill] control: R1-Zero-style RL on the {smallest} student's base")
     rl_dir = rl_stage(f"rl_only_{smallest}", dc.rl, run_dir, student_bases[smallest])
     out[f"rl_only_{smallest}"] = (rl_dir, dc.rl.template)
     return out
 
 
-def _size_value(size: str) -> float:
+def size_value(size: str) -> float:
+    """A student size's parameter count in millions ("0.25m" -> 0.25)."""
     return float(size.rstrip("m"))

@@ -383,6 +383,8 @@ QUICK_SECONDS = {"base": 10, "zero": 6, "cold_start": 5, "reasoning_rl": 6, "zer
 
 def demo_work(cfg: R1Recipe) -> dict[str, float]:
     """How much each stage of ``cfg`` asks for, in the unit its time grows with (``progress.scaled_seconds``)."""
+    from r1lab.pipeline.distill import size_value
+
     def sampled(sc: SampleConfig) -> float:
         return float(sc.prompts * sc.samples_per_prompt * sc.max_new_tokens)
 
@@ -398,7 +400,7 @@ def demo_work(cfg: R1Recipe) -> dict[str, float]:
     for size in dc.student_sizes:
         work[f"student_{size}"] = float(dc.student_pretrain.steps)
     if dc.student_sizes:
-        work[f"rl_only_{min(dc.student_sizes, key=lambda s: float(s.rstrip('m')))}"] = rl_work(dc.rl)
+        work[f"rl_only_{min(dc.student_sizes, key=size_value)}"] = rl_work(dc.rl)
     return work
 
 

@@ -22,6 +22,12 @@ TEMPLATES: dict[str, str] = {
     "user": "User: {prompt}\nAssistant:",
     "bare": "{prompt}\n",
 }
+CHAT = "chat"  # not a text template: the tokenizer's own chat template (models/prompting.py)
+
+
+def with_instruction(problem: str, instruction: str | None) -> str:
+    """The problem followed by the instruction on its own line (nothing added for None or "")."""
+    return f"{problem}\n{instruction}" if instruction else problem
 
 
 def join_text(prompt: str) -> str:
@@ -44,8 +50,8 @@ def render_example(template: str, example, tokenizer=None, instruction: str | No
     meta = getattr(example, "meta", None) or {}
     if meta.get("conversational"):
         return render_turns(tokenizer, meta["messages_prompt"])
-    problem = f"{example.prompt}\n{instruction}" if instruction else example.prompt
-    if template == "chat":
+    problem = with_instruction(example.prompt, instruction)
+    if template == CHAT:
         return render_turns(tokenizer, [{"role": "user", "content": problem}])
     return render_prompt(template, problem)
 

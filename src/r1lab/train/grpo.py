@@ -22,6 +22,7 @@ import torch
 from r1lab.config import DataConfig, require
 from r1lab.errors import UserError
 from r1lab.models.lora import AdapterOff, LoraSettings, has_lora, reference_view
+from r1lab.models.prompting import template_names
 from r1lab.core import check_loss_options, group_advantages, policy_loss
 from r1lab.rewards import RewardFailures, build_rewards, is_r1zero_format, score_all
 from r1lab.rewards.behaviour import has_effective_correction, language_consistency, reflection_count, reflection_stats
@@ -33,7 +34,7 @@ from r1lab.runtime.device import resolve_precision
 from r1lab.runtime.fsdp import PARALLEL_MODES, local_norm, shard
 from r1lab.runtime.tracking import resolve_report_to
 from r1lab.tasks import get_task
-from r1lab.tasks.templates import TEMPLATES, render_example
+from r1lab.tasks.templates import render_example
 from r1lab.train.batch import build_batch, response_logprobs
 from r1lab.train.monitor import finish_monitor, general_monitor
 from r1lab.train.schedule import lr_at, make_optimizer, set_lr
@@ -121,8 +122,8 @@ class GRPOConfig:
     def validate(self) -> None:
         resolve_report_to(self.report_to)  # an unknown or uninstalled tracker fails before any work
         require(self.log_completions_every >= 0, "log_completions_every", "must be >= 0")
-        require(self.template in TEMPLATES or self.template == "chat", "template",
-                f"unknown template {self.template!r}; valid: {', '.join(TEMPLATES)}, chat")
+        require(self.template in template_names(), "template",
+                f"unknown template {self.template!r}; valid: {', '.join(template_names())}")
         require(self.parallel in PARALLEL_MODES, "parallel", f"must be one of {', '.join(PARALLEL_MODES)}")
         require(self.group_size >= 2, "group_size", f"must be at least 2 (group-relative advantages need a group), got {self.group_size}")
         require(self.prompts_per_step >= 1, "prompts_per_step", "must be at least 1")
