@@ -40,7 +40,9 @@ def _permissions_bind() -> bool:
         return False
 
 
-as_user = pytest.mark.skipif(not _permissions_bind(), reason="this process can read and write any file (root)")
+PERMISSIONS_BIND = _permissions_bind()
+as_user = pytest.mark.skipif(not PERMISSIONS_BIND, reason="this process can read and write any file (root): "
+                             "test_permission_cases_run_without_root_override runs these")
 
 SFT_ROWS = [{"prompt": "1+1", "response": "2"}, {"prompt": "2+2", "response": "4"}]
 EVAL_ROWS = [{"id": "a", "problem": "1+1", "answer": "2"}, {"id": "b", "problem": "2+2", "answer": "4"}]
@@ -565,3 +567,41 @@ def test_known_tracebacks_end_cleanly_in_a_subprocess(argv_of, ws):
                        timeout=120)
     assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
     assert len([ln for ln in p.stderr.splitlines() if ln.startswith("error:")]) == 1, p.stderr
+
+
+def _drop_file_override():
+    """In the child before exec: take CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH out of the bounding set, so that
+    root after exec is held to file modes like any user (prctl PR_CAPBSET_DROP; needs CAP_SETPCAP)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def _can_drop_file_override() -> bool:
+    try:
+        subprocess.run(["true"], preexec_fn=_drop_file_override, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return True
+
+
+@pytest.mark.skipif(PERMISSIONS_BIND, reason="the permission cases run directly in this process")
+def test_permission_cases_run_without_root_override(tmp_path):
+    """CI runs as root, which reads a chmod 000 file, so the unreadable/unwritable cases above skip. Run them
+    again in a pytest child that is root without the file-permission override: they must all run and pass."""
+    if not _can_drop_file_override():
+        pytest.skip("cannot drop CAP_DAC_OVERRIDE here (no CAP_SETPCAP)")
+    wanted = [p.id for p in _cases() if p.marks]
+    assert len(wanted) >= 30  # every path argument has a permission case
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", "--basetemp",
+                        str(tmp_path / "t"), __file__, "-k", " or ".join(sorted({p.split("-")[-1] for p in wanted}))],
+                       preexec_fn=_drop_file_override, env=env, capture_output=True, text=True, timeout=600,
+                       cwd=Path(__file__).parent.parent)
+    assert p.returncode == 0, p.stdout[-4000:] + p.stderr[-2000:]
+    passed = {ln.split("[", 1)[1].rstrip("]") for ln in p.stdout.splitlines()
+              if ln.startswith("PASSED") and "[" in ln}
+    assert set(wanted) <= passed, sorted(set(wanted) - passed)
