@@ -58,5 +58,10 @@ def test_demo_quick_interrupt_and_resume(tmp_path):
     assert summary["calibration"]["matmul_gflops"] > 0 and summary["run_wall_seconds"] > 0
     assert "(whole run: about" in p2.stdout and "Measured on" in (out / "report.md").read_text()
     assert set(summary["stage_wall_seconds"]) >= {"rejection_sft", "reward_model", "r1"}
+    # general prompts are sampled with their own (short) budget, reasoning problems with the reasoning one
+    from r1lab.pipeline.quick import QUICK
+    general = json.loads((out / "r1" / "eval_general.json").read_text())["settings"]["max_new_tokens"]
+    reasoning = json.loads((out / "r1" / "eval.json").read_text())["settings"]["max_new_tokens"]
+    assert (general, reasoning) == (QUICK["eval"]["general_max_new_tokens"], QUICK["eval"]["max_new_tokens"])
     for stage in ("cold_start", "rejection_sft", "distill_traces"):
         assert (out / stage / "data.jsonl").stat().st_size > 0

@@ -107,3 +107,25 @@ def test_cached_evaluation_is_recomputed_when_made_with_other_settings(tmp_path)
     assert calls == [8, 16, 16, 16, 8]
     # without a check, whatever is stored is returned
     assert cached_json(path, lambda: evaluation(ev16))["settings"]["samples"] == 8 and len(calls) == 5
+
+
+def test_stored_evaluation_with_another_token_budget_is_made_again(tmp_path):
+    """The general split is sampled with its own token budget: an evaluation stored with the reasoning
+    budget is not the general one's, and the general one's is reused under its own budget."""
+    from r1lab.pipeline.stage import cached_json
+    from r1lab.pipeline.zero import EvalConfig, same_eval
+
+    calls = []
+
+    def evaluation(ev, budget):
+        calls.append(budget)
+        return {"pass@1": 0.0, "settings": {"samples": ev.samples, "temperature": ev.temperature, "top_p": ev.top_p,
+                                            "max_new_tokens": budget, "seed": ev.seed, "examples_asked": 300}}
+
+    ev = EvalConfig()
+    assert ev.general_max_new_tokens < ev.max_new_tokens
+    path = tmp_path / "eval_general.json"
+    cached_json(path, lambda: evaluation(ev, ev.max_new_tokens), same_eval(ev, 300))
+    cached_json(path, lambda: evaluation(ev, ev.general_max_new_tokens), same_eval(ev, 300, ev.general_max_new_tokens))
+    cached_json(path, lambda: evaluation(ev, ev.general_max_new_tokens), same_eval(ev, 300, ev.general_max_new_tokens))
+    assert calls == [ev.max_new_tokens, ev.general_max_new_tokens]

@@ -20,5 +20,6 @@ QUICK = {
     "r1": {**_RL, "general_steps": 1},
     "distill": {"student_pretrain": {"steps": 10, "batch_size": 4, "seq_len": 64, "tokenizer_docs": 200},
                 "traces": {**_SAMPLE, "samples_per_prompt": 1}, "sft": _SFT, "rl": _RL},
-    "eval": {"examples": 6, "samples": 2, "max_new_tokens": 24, "hard_examples": 4, "general_examples": 6},
+    "eval": {"examples": 6, "samples": 2, "max_new_tokens": 24, "hard_examples": 4, "general_examples": 6,
+             "general_max_new_tokens": 16},
 }

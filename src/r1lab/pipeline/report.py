@@ -51,7 +51,8 @@ def evaluate_rows(cfg, run_dir: Path, models: dict) -> tuple[dict, dict]:
             print0(f"[report] evaluating {key}{'' if name == 'eval' else ' (' + name.split('_', 1)[1] + ')'}")
             return cached_json(run_dir / key / f"{name}.json", lambda: evaluate_model(
                 model_dir, kw.pop("task", z.task), kw.pop("options", z.task_options), template, ev,
-                kw.pop("language", z.language), format=fmt, **kw), same_eval(ev, kw.get("examples")))
+                kw.pop("language", z.language), format=fmt, **kw), same_eval(ev, kw.get("examples"),
+                                                                             kw.get("max_new_tokens")))
 
         res = run("eval")
         evals[(key, "standard")] = res
@@ -64,7 +65,7 @@ def evaluate_rows(cfg, run_dir: Path, models: dict) -> tuple[dict, dict]:
                         "truncated_rate_hard": hard["truncated_rate"]})
         if template != "r1zero":
             gen = run("eval_general", task="general", options={}, language="en", keep_responses=False,
-                      examples=ev.general_examples)
+                      examples=ev.general_examples, max_new_tokens=ev.general_max_new_tokens)
             evals[(key, "general")] = gen
             row["general_accuracy"], row["general_accuracy_stderr"] = gen["pass@1"], gen["pass@1_stderr"]
         if key == "r1" and ev.fewshot > 0:

@@ -65,6 +65,11 @@ class EvalConfig:
                                                             "target": {"max_number": 12, "max_target": 150}}})
     hard_examples: int = 200
     general_examples: int = 300      # held-out general prompts, for rows taught them
+    # General answers are one line (mean ~10 tokens, longest 32 in four demos' rejection-SFT and R1 rows).
+    # With the reasoning budget the rows not taught general prompts (cold start, reasoning RL) think for
+    # ~230 tokens on each and scored 0.0% (pass@8 0.0%) in all four demos, taking 45-80 s a row of the
+    # report's evaluations; with 64 tokens they still score 0.0% and the report took 276 s instead of 396 s.
+    general_max_new_tokens: int = 64
     fewshot: int = 3                 # R1 also evaluated with this many solved examples in the prompt (0: not)
 
     def hard_options(self, task_options: dict) -> dict:
@@ -120,7 +125,7 @@ def zero_stage(cfg, run_dir: Path, base_dir: Path, name: str = "zero") -> Path:
 
 def evaluate_model(model_dir: str | Path, task_name: str, task_options: dict, template: str, ev: EvalConfig,
                    language: str = "en", keep_responses: bool = True, format: str = "r1zero",
-                   examples: int | None = None, shots: int = 0) -> dict:
+                   examples: int | None = None, shots: int = 0, max_new_tokens: int | None = None) -> dict:
     """The paper's protocol on the task's held-out split: ``ev.samples`` samples per problem
     (after ``shots`` solved training examples in the prompt when asked)."""
     device = pick_device(ev.device)
@@ -129,18 +134,19 @@ def evaluate_model(model_dir: str | Path, task_name: str, task_options: dict, te
     exs = task.examples("test", n=examples or ev.examples, seed=ev.seed)
     engine = NativeEngine(model, tok, device=device, max_batch=ev.max_batch)
     settings = EvalSettings(samples=ev.samples, temperature=ev.temperature, top_p=ev.top_p,
-                            max_new_tokens=ev.max_new_tokens, seed=ev.seed, language=language, format=format)
+                            max_new_tokens=max_new_tokens or ev.max_new_tokens, seed=ev.seed, language=language,
+                            format=format)
     prompts = fewshot_prompts(tok, task, [e.prompt for e in exs], template, shots, ev.seed, layout=format)
     res = evaluate(engine, task, exs, prompts, settings, keep_responses=keep_responses)
     res["settings"]["examples_asked"] = examples or ev.examples  # a split may hold fewer (see same_eval)
     return res
 
 
-def same_eval(ev: EvalConfig, examples: int | None = None):
+def same_eval(ev: EvalConfig, examples: int | None = None, max_new_tokens: int | None = None):
     """Whether a stored evaluation was made with ``ev``'s sampling settings on as many problems: a rerun
     with other evaluation settings recomputes it instead of reporting the old numbers as the new ones."""
     want = {"samples": ev.samples, "temperature": ev.temperature, "top_p": ev.top_p,
-            "max_new_tokens": ev.max_new_tokens, "seed": ev.seed}
+            "max_new_tokens": max_new_tokens or ev.max_new_tokens, "seed": ev.seed}
 
     def check(stored: dict) -> bool:
         have = stored.get("settings") or {}
