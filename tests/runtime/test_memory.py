@@ -59,7 +59,7 @@ def test_bf16_training_on_varying_shapes_does_not_keep_every_shapes_kernels():
 
     caches = ("LRU_CACHE_CAPACITY", "ONEDNN_PRIMITIVE_CACHE_CAPACITY")
 
-    def run(code: str, env: dict) -> str:
+    def run(code: str, env: dict) -> list[str]:
         base = {k: v for k, v in os.environ.items() if k not in caches}
         return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                               env={**base, **env}).stdout.split()

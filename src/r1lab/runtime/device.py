@@ -15,8 +15,8 @@ import torch
 # MKL). With 64 entries each: 820, 832 and 834 MB. A training step has a few distinct shapes, so 64 keeps
 # what is reused. Set before the first bf16 matmul (both are read then); a user's own setting wins.
 # (LRU_CACHE_CAPACITY=0 crashes torch 2.13: keep it positive.)
-for _cache in ("LRU_CACHE_CAPACITY", "ONEDNN_PRIMITIVE_CACHE_CAPACITY"):
-    os.environ.setdefault(_cache, "64")
+os.environ.setdefault("LRU_CACHE_CAPACITY", "64")
+os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "64")
 
 
 def pick_device(name: str = "auto") -> torch.device:
