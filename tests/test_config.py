@@ -30,6 +30,14 @@ def test_bad_values_name_the_key(overrides, match):
         load_config(ZeroRecipe, None, overrides)
 
 
+def test_rl_only_controls_must_be_student_sizes():
+    from r1lab.pipeline.r1 import R1Recipe
+
+    assert load_config(R1Recipe, None, ["distill.rl_sizes=[0.25m, 0.5m]"]).distill.rl_sizes == ["0.25m", "0.5m"]
+    with pytest.raises(UserError, match=r"'distill.rl_sizes' must be among distill.student_sizes"):
+        load_config(R1Recipe, None, ["distill.rl_sizes=[1m]"])
+
+
 def test_malformed_yaml_names_file_and_line(tmp_path):
     f = tmp_path / "bad.yaml"
     f.write_text("zero:\n  steps: 3\n  lr: [1e-3\n")

@@ -41,7 +41,7 @@ def test_demo_quick_interrupt_and_resume(tmp_path):
         assert "resuming from" in p2.stdout
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["rows"]) == {"base", "zero", "zero_lc", "cold_start", "reasoning_rl", "rejection_sft",
-                                    "r1", "student_0.5m", "student_0.25m", "rl_only_0.25m"}
+                                    "r1", "student_0.5m", "student_0.25m", "rl_only_0.5m"}
     assert {"with_reward", "without_reward"} <= set(summary["findings"]["language_reward_raises_consistency"])
     for row in summary["rows"].values():
         for key in ("pass@1", "cons@2", "mean_response_tokens", "language_consistency", "format_rate"):

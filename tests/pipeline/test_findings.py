@@ -73,3 +73,21 @@ def test_final_stage_needs_general_gain_and_kept_pass1():
     slip = _ev({p: [True, False] if i else [False, False] for i, p in enumerate(problems)})
     f = findings(rows, {**evals, ("r1", "standard"): slip})["final_stage_raises_general"]
     assert f["pass@1_difference"] == pytest.approx(-0.01) and f["holds"]
+
+
+def test_distillation_judged_on_the_smallest_student_with_an_rl_control():
+    problems = [f"d{i}" for i in range(40)]
+    low = _ev({p: [i % 4 == 0] * 4 for i, p in enumerate(problems)})      # 25%
+    high = _ev({p: [i % 4 != 3] * 4 for i, p in enumerate(problems)})     # 75%
+    rows = {"student_0.5m": _row(**{"pass@1": 0.75}), "student_0.25m": _row(**{"pass@1": 0.25}),
+            "rl_only_0.25m": _row(**{"pass@1": 0.75}), "rl_only_0.5m": _row(**{"pass@1": 0.25})}
+    evals = {("student_0.5m", "standard"): high, ("student_0.25m", "standard"): low,
+             ("rl_only_0.25m", "standard"): high, ("rl_only_0.5m", "standard"): low}
+    f = findings(rows, evals)["distillation_beats_rl_on_small_student"]
+    # the 0.25m pair decides (RL wins there); the 0.5m pair is reported next to it
+    assert not f["holds"] and f["difference"] == pytest.approx(-0.5)
+    assert f["holds_0.5m"] and f["difference_0.5m"] == pytest.approx(0.5)
+    # one control only: judged on its own size, even when a smaller student has none
+    only = {k: v for k, v in rows.items() if k != "rl_only_0.25m"}
+    f = findings(only, evals)["distillation_beats_rl_on_small_student"]
+    assert f["holds"] and "rl_only_0.25m" not in f and f["student_0.5m"] == 0.75

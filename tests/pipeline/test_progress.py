@@ -66,7 +66,7 @@ def test_expected_stage_times_follow_the_configs_work():
     from r1lab.pipeline.r1 import DEMO_SECONDS, R1Recipe, demo_work
     from r1lab.pipeline.zero import ZERO_SECONDS, ZeroRecipe, zero_work
 
-    ref = demo_work(R1Recipe())
+    ref = demo_work(R1Recipe(prebuilt=False))  # the reference times pretrained their bases
     assert scaled_seconds(DEMO_SECONDS, ref, ref) == DEMO_SECONDS  # the reference config: its own times
     assert set(ref) == set(DEMO_SECONDS)                          # every stage the demo runs has a work measure
     cfg = build(R1Recipe, {"pretrain": {"steps": 1500}, "reasoning_rl": {"steps": 160}, "eval": {"samples": 4},
@@ -75,7 +75,10 @@ def test_expected_stage_times_follow_the_configs_work():
     assert got["base"] == DEMO_SECONDS["base"] / 2 and got["reasoning_rl"] == DEMO_SECONDS["reasoning_rl"] * 2
     assert got["report"] == DEMO_SECONDS["report"] / 2 and got["zero_lc"] == 0.0
     assert got["zero"] == DEMO_SECONDS["zero"] and got["reward_model"] == DEMO_SECONDS["reward_model"]
+    # the default config starts from the shipped bases: no pretraining, the students' SFT only
+    shipped = scaled_seconds(DEMO_SECONDS, demo_work(R1Recipe()), ref)
+    assert shipped["base"] == 0.0 and 0 < shipped["student_0.5m"] < DEMO_SECONDS["student_0.5m"] / 4
     # starting from an existing model: no pretraining to wait for
-    assert scaled_seconds(ZERO_SECONDS, zero_work(build(ZeroRecipe, {"base_model": "m"})), zero_work(ZeroRecipe()))["base"] == 0.0
+    assert scaled_seconds(ZERO_SECONDS, zero_work(build(ZeroRecipe, {"base_model": "m"})), zero_work(ZeroRecipe(prebuilt=False)))["base"] == 0.0
     # a stage without a work measure keeps its reference time
     assert scaled_seconds({"x": 5.0, "base": 10.0}, {"base": 2.0}, {"base": 1.0}) == {"x": 5.0, "base": 20.0}

@@ -17,6 +17,7 @@ from r1lab.pipeline.progress import progress_bar
 from r1lab.pipeline.stage import run_stage
 from r1lab.runtime import print0
 from r1lab.tasks import get_task
+from r1lab.train.prebuilt import find_prebuilt, install_prebuilt
 from r1lab.train.pretrain import pretrain
 
 
@@ -49,10 +50,14 @@ def _traces_stage(cfg, run_dir: Path, teacher_dir: Path) -> Path:
 
 
 def _student_base(cfg, d: Path, size: str, base_dir: Path) -> Path:
-    """Pretrain a student of ``size`` with the teacher's tokenizer (the same corpus and seed)."""
+    """Pretrain a student of ``size`` with the teacher's tokenizer (the same corpus and seed), or use the
+    shipped one pretrained so (R1's students start from pretrained Qwen2.5 and Llama bases)."""
     pc = dataclasses.replace(cfg.distill.student_pretrain, size=size)
 
     def work(bd: Path) -> dict:
+        shipped = find_prebuilt(pc, base_dir / "tokenizer.json") if cfg.prebuilt else None
+        if shipped is not None:
+            return {"model": str(bd / "model"), **install_prebuilt(shipped, bd)}
         if not (bd / "tokenizer" / "tokenizer.json").is_file():
             shutil.copytree(base_dir, bd / "tokenizer", dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns("*.safetensors", "config.json", "generation_config.json"))
@@ -83,10 +88,10 @@ def distill_stage(cfg, run_dir: Path, teacher_dir: Path, base_dir: Path) -> dict
         art = run_stage(run_dir, name, work, dc.sft)
         student_bases[size] = Path(art["student_base"])
         out[name] = (Path(art["model"]), R1_TEMPLATE)
-    smallest = min(dc.student_sizes, key=size_value)
-    print0(f"[distill] control: R1-Zero-style RL on the {smallest} student's base")
-    rl_dir = rl_stage(f"rl_only_{smallest}", dc.rl, run_dir, student_bases[smallest])
-    out[f"rl_only_{smallest}"] = (rl_dir, dc.rl.template)
+    for size in dc.rl_sizes:
+        print0(f"[distill] control: R1-Zero-style RL on the {size} student's base")
+        rl_dir = rl_stage(f"rl_only_{size}", dc.rl, run_dir, student_bases[size])
+        out[f"rl_only_{size}"] = (rl_dir, dc.rl.template)
     return out
 
 

@@ -119,12 +119,20 @@ def findings(rows: dict, evals: dict) -> dict:
         g = _gap(ev("zero", "standard"), ev("r1", "standard"))
         out["r1_pass@1_at_least_zero"] = {"zero": rows["zero"]["pass@1"], "r1": rows["r1"]["pass@1"], **g,
                                           "holds": rows["r1"]["pass@1"] >= rows["zero"]["pass@1"]}
-    students = sorted((k for k in rows if k.startswith("student_")), key=lambda k: float(k.split("_")[1].rstrip("m")))
-    rl_only = [k for k in rows if k.startswith("rl_only_")]
-    if students and rl_only:
-        g = _gap(ev(rl_only[0], "standard"), ev(students[0], "standard"))
-        out["distillation_beats_rl_on_small_student"] = {
-            students[0]: rows[students[0]]["pass@1"], rl_only[0]: rows[rl_only[0]]["pass@1"], **g, "holds": _above(g)}
+    # each RL-only control against the distilled student of its size; judged on the smallest
+    sizes = sorted((k.split("_", 2)[2] for k in rows if k.startswith("rl_only_") and f"student_{k.split('_', 2)[2]}" in rows),
+                   key=lambda size: float(size.rstrip("m")))
+    if sizes:
+        f = {}
+        for size in sizes:
+            g = _gap(ev(f"rl_only_{size}", "standard"), ev(f"student_{size}", "standard"))
+            f.update({f"student_{size}": rows[f"student_{size}"]["pass@1"], f"rl_only_{size}": rows[f"rl_only_{size}"]["pass@1"]})
+            if size == sizes[0]:
+                f.update({**g, "holds": _above(g)})
+            else:
+                f.update({f"difference_{size}": g["difference"], f"difference_stderr_{size}": g["difference_stderr"],
+                          f"holds_{size}": _above(g)})
+        out["distillation_beats_rl_on_small_student"] = f
     shots = next((split for model, split in evals if model == "r1" and split.endswith("-shot")), None)
     if "r1" in rows and shots is not None:
         g = _gap(ev("r1", "standard"), ev("r1", shots))  # few-shot minus zero-shot
@@ -144,7 +152,7 @@ NAMES = {
     "language_reward_raises_consistency": "The language-consistency reward raises consistency (at least 5 points "
                                           "over the same RL without it)",
     "r1_pass@1_at_least_zero": "R1's pass@1 is at least R1-Zero's",
-    "distillation_beats_rl_on_small_student": "The smallest distilled student beats RL on the same student "
-                                              "(R1-v1 Table 6)",
+    "distillation_beats_rl_on_small_student": "A distilled student beats RL on the same student, a smaller model "
+                                              "than the teacher (R1-v1 Table 6; the smallest with an RL control)",
     "few_shot_hurts": "Few-shot prompting (3 solved examples) hurts R1 (R1-v1 §5)",
 }

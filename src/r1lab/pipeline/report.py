@@ -17,6 +17,7 @@ from r1lab.pipeline.stage import cached_json, is_done, read_done
 from r1lab.pipeline.zero import evaluate_model, first_aha, headline, same_eval
 from r1lab.runtime import atomic_write_json, atomic_write_text, print0, read_metrics
 from r1lab.runtime.calibrate import calibration_line
+from r1lab.train.prebuilt import prebuilt_bases
 
 LABELS = {
     "base": "Base (pretrained)", "zero": "R1-Zero", "cold_start": "Cold start (SFT)",
@@ -88,7 +89,7 @@ def _pm(r: dict, key: str) -> str:
 
 
 def render_markdown(rows: dict, facts: dict, rm: dict, k: int, ev, seconds: dict, aha: dict | None,
-                    monitor: dict | None, calibration: dict | None = None) -> str:
+                    monitor: dict | None, calibration: dict | None = None, prebuilt: dict | None = None) -> str:
     hard = ", ".join(f"{a}={b}" for a, b in (ev.hard or {}).items())
     lines = [
         "# r1lab report: the DeepSeek-R1 recipe on the tiny reasoning world", "",
@@ -130,6 +131,11 @@ def render_markdown(rows: dict, facts: dict, rm: dict, k: int, ev, seconds: dict
                       f"({rm.get('test_pairs')} pairs; {_fmt(rm.get('heldout_accuracy_before'))}% before training)."]
     if seconds:
         lines += ["", "Stage wall times (s): " + ", ".join(f"{k_} {v:.0f}" for k_, v in seconds.items())]
+    if prebuilt:
+        lines += ["", "Shipped pretrained bases (r1lab/assets/bases, made by the default pretraining configs; "
+                      "`prebuilt=false` pretrains them in the run): " + "; ".join(
+                          f"{k_}: {v['name']} ({v.get('seconds', 0):.0f} s of pretraining on {v.get('machine', '?')})"
+                          for k_, v in prebuilt.items()) + "."]
     if calibration:
         lines += ["", f"Measured on {calibration_line(calibration).removeprefix('machine: ')}."]
     lines += ["", "![curves](curves.png)", ""]
@@ -179,7 +185,8 @@ def report_stage(cfg, run_dir: Path, models: dict, rm: dict, calibration: dict |
                             "general_examples": cfg.eval.general_examples, "fewshot": cfg.eval.fewshot},
                "stage_seconds": seconds, "stage_wall_seconds": stage_seconds(run_dir, [*STAGES, *models], "wall_seconds"),
                "report_seconds": time.time() - t0, "calibration": calibration,
-               "run_wall_seconds": time.time() - started if started else None}
+               "run_wall_seconds": time.time() - started if started else None,
+               "prebuilt_bases": prebuilt_bases(run_dir, models)}
     atomic_write_json(run_dir / "summary.json", summary)
     series = {label: read_metrics(run_dir / key / "metrics.jsonl") for key, label in RL_CURVES.items()}
     for key in models:
@@ -191,5 +198,5 @@ def report_stage(cfg, run_dir: Path, models: dict, rm: dict, calibration: dict |
                     title="Final stage: preference score (proxy) vs gold accuracy of the same general samples")
     walls = summary["stage_wall_seconds"] or seconds  # runs whose stages predate wall_seconds: the loops' times
     atomic_write_text(run_dir / "report.md", render_markdown(rows, facts, rm, k, cfg.eval, walls, aha, monitor,
-                                                             calibration))
+                                                             calibration, summary["prebuilt_bases"]))
     return summary

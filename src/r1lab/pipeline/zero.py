@@ -26,6 +26,7 @@ from r1lab.runtime import atomic_write_json, pick_device, print0, read_metrics
 from r1lab.tasks import get_task
 from r1lab.train.grpo import GRPOConfig, check_reward_models
 from r1lab.train.grpo_run import run_grpo
+from r1lab.train.prebuilt import find_prebuilt, install_prebuilt, prebuilt_bases
 from r1lab.train.pretrain import PretrainConfig, pretrain
 
 
@@ -81,6 +82,9 @@ class EvalConfig:
 class ZeroRecipe:
     seed: int = 0                    # added to every stage's seed (not the evaluation's): seed=1 is another run
     base_model: str | None = None    # an existing HF model directory to start from instead of pretraining
+    # use the base r1lab ships when it was pretrained with this exact `pretrain` config (train/prebuilt.py):
+    # R1 itself starts from a pretrained base; false pretrains it in the run
+    prebuilt: bool = True
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     zero: GRPOConfig = field(default_factory=world_rl)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -103,6 +107,9 @@ def base_stage(cfg, run_dir: Path) -> Path:
         return Path(cfg.base_model)
 
     def work(d: Path) -> dict:
+        shipped = find_prebuilt(cfg.pretrain) if cfg.prebuilt else None
+        if shipped is not None:
+            return {"model": str(d / "model"), **install_prebuilt(shipped, d)}
         with progress_bar("pretrain", cfg.pretrain.steps) as bar:
             info = pretrain(cfg.pretrain, d, progress=bar)
         return {"model": str(d / "model"), **info}
@@ -178,9 +185,11 @@ def rl_work(g: GRPOConfig) -> float:
 
 
 def pretrain_work(cfg) -> float:
-    """Pretraining tokens (none when the run starts from an existing model)."""
+    """Pretraining tokens (none when the run starts from an existing model or a shipped base)."""
     pt = cfg.pretrain
-    return 0.0 if cfg.base_model else float(pt.steps * pt.batch_size * pt.seq_len)
+    if cfg.base_model or (cfg.prebuilt and find_prebuilt(pt) is not None):
+        return 0.0
+    return float(pt.steps * pt.batch_size * pt.seq_len)
 
 
 def eval_work(ev: EvalConfig, general: bool = False) -> float:
@@ -199,7 +208,7 @@ def run_zero(cfg: ZeroRecipe, run_dir: str | Path) -> dict:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
-    calibration = start_run(run_dir, scaled_seconds(ZERO_SECONDS, zero_work(cfg), zero_work(ZeroRecipe())),
+    calibration = start_run(run_dir, scaled_seconds(ZERO_SECONDS, zero_work(cfg), zero_work(ZeroRecipe(prebuilt=False))),
                             REFERENCE_GFLOPS)
     base_dir = base_stage(cfg, run_dir)
     z = cfg.zero
@@ -238,6 +247,7 @@ def run_zero(cfg: ZeroRecipe, run_dir: str | Path) -> dict:
     summary["aha_excerpt"] = first_aha(zdir)
     summary["seconds"] = time.time() - t0
     summary["calibration"] = calibration
+    summary["prebuilt_bases"] = prebuilt_bases(run_dir, [])
     summary["gain_pass@1"] = summary["final"]["pass@1"] - summary["base"]["pass@1"]
     summary[f"final_pass@1_over_base_pass@{k}"] = summary["final"]["pass@1"] / max(1e-9, summary["base"][f"pass@{k}"])
     atomic_write_json(run_dir / "summary.json", summary)
