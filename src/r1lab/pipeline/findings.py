@@ -120,8 +120,8 @@ def findings(rows: dict, evals: dict) -> dict:
         out["r1_pass@1_at_least_zero"] = {"zero": rows["zero"]["pass@1"], "r1": rows["r1"]["pass@1"], **g,
                                           "holds": rows["r1"]["pass@1"] >= rows["zero"]["pass@1"]}
     # each RL-only control against the distilled student of its size; judged on the smallest
-    sizes = sorted((k.split("_", 2)[2] for k in rows if k.startswith("rl_only_") and f"student_{k.split('_', 2)[2]}" in rows),
-                   key=lambda size: float(size.rstrip("m")))
+    sizes = sorted((k.removeprefix("rl_only_") for k in rows if k.startswith("rl_only_")), key=lambda z: float(z.rstrip("m")))
+    sizes = [z for z in sizes if f"student_{z}" in rows]
     if sizes:
         f = {}
         for size in sizes:

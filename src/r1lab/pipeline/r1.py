@@ -24,7 +24,7 @@ from r1lab.models import load_model_and_tokenizer
 from r1lab.pipeline.progress import progress_bar, run_clock, scaled_seconds, start_run
 from r1lab.pipeline.stage import reseeded, run_stage
 from r1lab.pipeline.zero import (REFERENCE_GFLOPS, WORLD_BUDGET, WORLD_COMPONENTS, EvalConfig, base_stage, check_inputs,
-                                 eval_work, pretrain_work, rl_work, world_rl, zero_stage)
+                                 eval_work, pretrain_work, rl_work, shipped_base, world_rl, zero_stage)
 from r1lab.rollout import NativeEngine, SamplingParams
 from r1lab.runtime import pick_device, read_jsonl, write_jsonl_atomic
 from r1lab.tasks import get_task
@@ -422,7 +422,7 @@ def demo_work(cfg: R1Recipe) -> dict[str, float]:
             "reward_model": float(rm.epochs * (rm.train_pairs + onpolicy.prompts * onpolicy.samples_per_prompt)),
             "r1": rl_work(cfg.r1), "distill_traces": sampled(dc.traces),
             "report": eval_work(ev, general=True)}
-    shipped = find_prebuilt(cfg.pretrain) if cfg.prebuilt and not cfg.base_model else None
+    shipped = shipped_base(cfg)
     for size in dc.student_sizes:  # pretraining steps run here, plus the SFT's share of the stage
         pc = dataclasses.replace(dc.student_pretrain, size=size)
         here = shipped is None or find_prebuilt(pc, shipped / "model" / "tokenizer.json") is None

@@ -101,13 +101,19 @@ def check_inputs(cfg, skip: tuple[str, ...] = ()) -> None:
             check_reward_models(value, f"{f.name}.")
 
 
+def shipped_base(cfg) -> Path | None:
+    """The shipped base this recipe starts from, if any (``prebuilt`` on, no ``base_model``, and a base
+    shipped for its ``pretrain`` config)."""
+    return find_prebuilt(cfg.pretrain) if cfg.prebuilt and not cfg.base_model else None
+
+
 def base_stage(cfg, run_dir: Path) -> Path:
     """The base model directory: ``cfg.base_model`` as given, or pretrained into ``run_dir/base``."""
     if cfg.base_model:
         return Path(cfg.base_model)
 
     def work(d: Path) -> dict:
-        shipped = find_prebuilt(cfg.pretrain) if cfg.prebuilt else None
+        shipped = shipped_base(cfg)
         if shipped is not None:
             return {"model": str(d / "model"), **install_prebuilt(shipped, d)}
         with progress_bar("pretrain", cfg.pretrain.steps) as bar:
@@ -187,7 +193,7 @@ def rl_work(g: GRPOConfig) -> float:
 def pretrain_work(cfg) -> float:
     """Pretraining tokens (none when the run starts from an existing model or a shipped base)."""
     pt = cfg.pretrain
-    if cfg.base_model or (cfg.prebuilt and find_prebuilt(pt) is not None):
+    if cfg.base_model or shipped_base(cfg) is not None:
         return 0.0
     return float(pt.steps * pt.batch_size * pt.seq_len)
 

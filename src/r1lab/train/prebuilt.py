@@ -68,6 +68,14 @@ def _corpus_digest(seed: int, mix_json: str) -> str:
 
 
 def file_digest(path: str | Path) -> str:
+    """sha256 of a file, read once per version of it (a run asks for the same shipped weights' digest from
+    its time estimate and from its base stages)."""
+    st = Path(path).stat()
+    return _file_digest(str(Path(path).resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
@@ -151,7 +159,7 @@ def ship(run_dir: str | Path, dest: Path = ASSETS) -> list[Path]:
         shutil.copytree(src / "model", d / "model")
         shutil.copy2(src / "metrics.jsonl", d / "metrics.jsonl")
         atomic_write_json(d / "manifest.json", {
-            "config": weight_key(pc), "precision": "bf16", "corpus_sha256": corpus_digest(pc),
+            "config": weight_key(pc), "corpus_sha256": corpus_digest(pc),
             "model_sha256": file_digest(d / "model" / "model.safetensors"),
             "teacher_tokenizer_sha256": file_digest(tok) if tok else None,
             "done": {k: done[k] for k in ("params", "vocab", "final_loss", "tokens", "seconds")},
