@@ -25,7 +25,7 @@ GAPS = [("cold_start_below_zero_on_hard", "cold_start", "zero", "hard"),
         ("rejection_sft_keeps_reasoning", "reasoning_rl", "rejection_sft", "hard"),
         ("final_stage_raises_general", "rejection_sft", "r1", "general"),
         ("r1_pass@1_at_least_zero", "zero", "r1", "standard"),
-        ("distillation_beats_rl_on_small_student", "rl_only_0.25m", "student_0.25m", "standard")]
+        ("distillation_beats_rl_on_small_student", "rl_only_0.5m", "student_0.5m", "standard")]
 
 
 def truncated(ev: dict, k: int | None, problems: int | None = None) -> dict:

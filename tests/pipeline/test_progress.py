@@ -69,7 +69,7 @@ def test_expected_stage_times_follow_the_configs_work():
     ref = demo_work(R1Recipe(prebuilt=False))  # the reference times pretrained their bases
     assert scaled_seconds(DEMO_SECONDS, ref, ref) == DEMO_SECONDS  # the reference config: its own times
     assert set(ref) == set(DEMO_SECONDS)                          # every stage the demo runs has a work measure
-    cfg = build(R1Recipe, {"pretrain": {"steps": 1500}, "reasoning_rl": {"steps": 160}, "eval": {"samples": 4},
+    cfg = build(R1Recipe, {"pretrain": {"steps": 1500}, "reasoning_rl": {"steps": 160}, "eval": {"samples": 2},
                            "ablate_language_reward": False})
     got = scaled_seconds(DEMO_SECONDS, demo_work(cfg), ref)
     assert got["base"] == DEMO_SECONDS["base"] / 2 and got["reasoning_rl"] == DEMO_SECONDS["reasoning_rl"] * 2

@@ -20,3 +20,56 @@ def test_reward_model_ranks_heldout_pairs_above_chance(tmp_path, tiny_tokenizer)
     # the RM reads the summary only: a different reasoning block does not change the score
     c, = rm.score(["Say hello to Ana."], ["<think>\nlots of reasoning here\n</think>\nHello, Ana!"])
     assert abs(a - c) < 1e-5
+
+
+def test_length_chunks_partition_rows_and_bound_padding():
+    from r1lab.train.reward_model import length_chunks
+
+    lengths = [23, 125, 30, 31, 40, 23, 24, 60, 61, 33, 35, 36, 23, 90, 28, 29, 30, 26, 25, 27]
+    chunks = length_chunks(lengths, waste=0.15, min_rows=4)
+    assert sorted(i for c in chunks for i in c) == list(range(len(lengths)))  # every row once
+    assert len(chunks) > 1
+    for c in chunks[:-1]:  # the last chunk takes what is left, whatever its size
+        assert len(c) >= 4
+    for c in chunks:
+        width = max(lengths[i] for i in c)
+        # a chunk past its min_rows first rows stops growing before its padding passes the bound
+        if len(c) > 4:
+            assert sum(lengths[i] for i in c) >= 0.85 * width * len(c), (c, width)
+    assert length_chunks([5] * 10, min_rows=4) == [list(range(10))]  # equal lengths: one chunk
+
+
+def test_reward_model_scores_chunked_equal_one_padded_batch(tmp_path, tiny_tokenizer):
+    """Scores and gradients are those of one right-padded batch, in the caller's order."""
+    import torch
+
+    from r1lab.train import reward_model as rmod
+
+    from transformers import AutoModelForSequenceClassification
+
+    init = tmp_path / "init"
+    make_model(tiny_tokenizer).save_pretrained(str(init))
+    model = AutoModelForSequenceClassification.from_pretrained(str(init), num_labels=1)
+    model.config.pad_token_id = tiny_tokenizer.eos_token_id
+    rm = rmod.RewardModel(model, tiny_tokenizer)
+    pairs = preference_pairs(24, "train", seed=3)
+    texts = [rmod.rm_text(p["prompt"], p[k]) for p in pairs for k in ("chosen", "rejected")]
+    assert len({len(tiny_tokenizer(t)["input_ids"]) for t in texts}) > 3  # uneven lengths
+    model.zero_grad()
+    chunked = rm.forward(texts)
+    chunked.sum().backward()
+    g_chunked = [p.grad.clone() for p in model.parameters()]
+    orig = rmod.length_chunks
+    try:
+        rmod.length_chunks = lambda lengths, **kw: [list(range(len(lengths)))]  # one padded batch
+        model.zero_grad()
+        padded = rm.forward(texts)
+        padded.sum().backward()
+    finally:
+        rmod.length_chunks = orig
+    assert torch.allclose(chunked, padded, atol=1e-5), (chunked - padded).abs().max()
+    for a, p in zip(g_chunked, model.parameters()):
+        assert torch.allclose(a, p.grad, atol=1e-5)
+    # a different order of the same texts gives the same scores, permuted
+    perm = list(reversed(range(len(texts))))
+    assert torch.allclose(rm.forward([texts[i] for i in perm]), chunked.detach()[perm], atol=1e-5)

@@ -45,12 +45,14 @@ def world_rl(**overrides) -> GRPOConfig:
 @dataclass
 class EvalConfig:
     examples: int = 200
-    # k = 8 samples a problem (R1 uses k = 4-64 by benchmark). Sized by standard errors: the findings'
-    # paired differences are dominated by the spread over problems, not by the samples of one problem;
-    # from two demos' 16-sample evaluations, keeping the first 8 moved the gap findings' paired s.e. by
-    # -2..+21% (median +3%; half the problems at 16 samples: +22..+55%; benchmarks/eval_budget.py), and
-    # the report's evaluations took 580 / 639 s instead of 866 / 982 s (one AVX-512 thread).
-    samples: int = 8
+    # k = 4 samples a problem (R1: "typically between 4 and 64, depending on the test set size"; these
+    # splits have 200-300 problems). Sized by standard errors: the findings' paired differences are
+    # dominated by the spread over problems, not by the samples of one problem (benchmarks/eval_budget.py).
+    # From two demos' 16-sample evaluations, keeping the first 8 moved the gap findings' paired s.e. by
+    # -2..+21% (median +3%; half the problems at 16 samples: +22..+55%). From four demos' 8-sample ones
+    # (seeds 0 and 1, native and AVX2), keeping the first 4 moved them by 0..+27% (median +6%; the
+    # differences by at most 1.2 points), while the report's evaluations were ~14% of the demo.
+    samples: int = 4
     temperature: float = 0.6
     top_p: float = 0.95
     max_new_tokens: int = 320        # above the training budget: the hard split's answers are longer
@@ -182,7 +184,7 @@ def headline(ev: dict) -> dict:
 # Wall seconds of `r1lab zero`'s parts in a reference run on a machine of REFERENCE_GFLOPS (see
 # pipeline/progress.RunClock: the whole-run estimate scales them to this machine).
 REFERENCE_GFLOPS = 98.0   # one AVX-512 thread
-ZERO_SECONDS = {"base": 1020, "eval_base": 30, "zero": 350, "eval_zero": 75}  # evaluations: k = 8
+ZERO_SECONDS = {"base": 1020, "eval_base": 15, "zero": 350, "eval_zero": 38}  # evaluations: k = 4
 
 
 def rl_work(g: GRPOConfig) -> float:
