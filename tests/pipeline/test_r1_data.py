@@ -2,7 +2,7 @@
 
 from collections import Counter
 
-from r1lab.pipeline.r1 import balance_languages
+from r1lab.pipeline.r1 import balance_kinds, balance_languages
 from r1lab.tasks.readable import world_solution
 from r1lab.rewards.behaviour import language_consistency
 from r1lab.rewards.format import is_r1_format, reasoning_of
@@ -36,6 +36,34 @@ def test_balance_languages_leaves_a_balanced_set_alone():
     rows = [{"id": e.id, "question": e.prompt, "response": world_solution(e), "source": "sampled",
              "lang": e.meta["lang"]} for e in examples]
     assert balance_languages(list(rows), examples, get_task("arith")) == rows
+
+
+def test_balance_kinds_tops_up_a_kind_drifted_away_within_a_language():
+    """A model that answers one kind of English question in another language leaves none of that kind in
+    the filtered set: world-written solutions bring it to its share of the English rows, in English."""
+    task = get_task("mixture", components={"arith": 0.5, "target": 0.5})
+    examples = task.examples("train", n=300, seed=5)
+    english = [e for e in examples if e.meta["lang"] == "en"]
+    share = sum(e.meta["task"] == "arith" for e in english) / len(english)
+    rows = [{"id": e.id, "question": e.prompt, "response": "x", "source": "sampled", "lang": e.meta["lang"]}
+            for e in examples if not (e.meta["lang"] == "en" and e.meta["task"] == "arith")]
+    out = balance_kinds(list(rows), examples, task)
+    assert out[:len(rows)] == rows                              # what was sampled stays, in order
+    by_id = {e.id: e for e in examples}
+    added = out[len(rows):]
+    assert added and all(r["source"] == "world" and r["lang"] == "en" for r in added)
+    assert all(by_id[r["id"]].meta["task"] == "arith" for r in added)
+    n_en = sum(r["lang"] == "en" for r in rows)
+    assert abs(len(added) - round(share * n_en)) <= 1             # its share of the English rows
+    assert len({r["id"] for r in out}) == len(out)
+    for r in added:  # correct, readable, in the question's language
+        ex = by_id[r["id"]]
+        assert task.verify(r["response"], ex).correct and is_r1_format(r["response"])
+        assert language_consistency(reasoning_of(r["response"]), "en") == 1.0
+    # every kind at its share already: nothing added
+    full = [{"id": e.id, "question": e.prompt, "response": "x", "source": "sampled", "lang": e.meta["lang"]}
+            for e in examples]
+    assert balance_kinds(list(full), examples, task) == full
 
 
 def test_preference_pairs_cover_off_topic_and_far_wrong_answers():

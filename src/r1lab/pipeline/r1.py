@@ -58,7 +58,8 @@ class SampleConfig:
     min_examples: int = 200          # topped up with world-written solutions below this (see ``world_solution``)
     # Keep each question language at least at its share of the prompts, topping up with world-written
     # solutions: R1-Zero drifts to reasoning in one language (the paper's language mixing), so its filtered
-    # samples alone would teach the cold-start model that drift (see ``balance_languages``).
+    # samples alone would teach the cold-start model that drift (see ``balance_languages``); within each
+    # language, each kind of problem at least at its share of that language's rows (``balance_kinds``).
     balance_languages: bool = True
     seed: int = 11
 
@@ -228,6 +229,36 @@ def balance_languages(rows: list[dict], examples, task) -> list[dict]:
     return rows
 
 
+def balance_kinds(rows: list[dict], examples, task) -> list[dict]:
+    """Within each question language, add world-written solutions for the kinds of problem (the mixture's
+    components, ``meta["task"]``) below their share of that language's prompts, up to that share of the
+    language's rows.
+
+    ``balance_languages`` evens out the question languages but not what is asked in them. R1-Zero can drift
+    to one language on one kind of problem only: under the AVX2 limits it answered every English chain in
+    Spanish, so the language filter left 0 English chains among the cold start's 281 rows (and 2 among
+    rejection SFT's 4,125), and every later model answered English chains in Spanish (language consistency
+    54-60%, natively 90-94%) and fell 8 points below R1-Zero."""
+    by_id = {ex.id: ex for ex in examples}
+    kind = lambda ex: ex.meta.get("task", "")  # noqa: E731
+    have = {r["id"] for r in rows}
+    for lang in sorted({ex.meta.get("lang", "en") for ex in examples}):
+        pool = [ex for ex in examples if ex.meta.get("lang", "en") == lang]
+        n_rows = sum(r.get("lang", "en") == lang for r in rows)
+        counts: dict[str, int] = {}
+        for r in rows:
+            if r.get("lang", "en") == lang and r["id"] in by_id:
+                counts[kind(by_id[r["id"]])] = counts.get(kind(by_id[r["id"]]), 0) + 1
+        for k in sorted({kind(ex) for ex in pool}):
+            need = round(n_rows * sum(kind(ex) == k for ex in pool) / len(pool)) - counts.get(k, 0)
+            spare = [ex for ex in pool if kind(ex) == k and ex.id not in have]
+            for ex in spare[:max(0, need)]:
+                rows.append({"id": ex.id, "question": ex.prompt, "response": task.solution(ex, "r1"),
+                             "source": "world", "lang": lang})
+                have.add(ex.id)
+    return rows
+
+
 def select(task, rollouts, examples, sc: SampleConfig, keep_fn, rewrite_fn=None) -> tuple[list[dict], dict]:
     """Keep at most ``max_per_prompt`` distinct accepted responses per prompt; count why others went."""
     rows, reasons, seen = [], {}, set()
@@ -271,7 +302,7 @@ def sampled_rows(task, model_dir, template: str, sc: SampleConfig, layout: str, 
     n_sampled = len(rows)
     rows = top_up(rows, examples, sc.min_examples, task)
     if sc.balance_languages:
-        rows = balance_languages(rows, examples, task)
+        rows = balance_kinds(balance_languages(rows, examples, task), examples, task)
     by_lang: dict[str, dict[str, int]] = {}
     for r in rows:
         slot = by_lang.setdefault(r.get("lang", "en"), {"sampled": 0, "world": 0})
