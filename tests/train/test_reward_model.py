@@ -39,7 +39,7 @@ def test_length_chunks_partition_rows_and_bound_padding():
     assert length_chunks([5] * 10, min_rows=4) == [list(range(10))]  # equal lengths: one chunk
 
 
-def test_reward_model_scores_chunked_equal_one_padded_batch(tmp_path, tiny_tokenizer):
+def test_reward_model_scores_chunked_equal_one_padded_batch(tmp_path, tiny_tokenizer, monkeypatch):
     """Scores and gradients are those of one right-padded batch, in the caller's order."""
     import torch
 
@@ -59,14 +59,11 @@ def test_reward_model_scores_chunked_equal_one_padded_batch(tmp_path, tiny_token
     chunked = rm.forward(texts)
     chunked.sum().backward()
     g_chunked = [p.grad.clone() for p in model.parameters()]
-    orig = rmod.length_chunks
-    try:
-        rmod.length_chunks = lambda lengths, **kw: [list(range(len(lengths)))]  # one padded batch
+    with monkeypatch.context() as m:
+        m.setattr(rmod, "length_chunks", lambda lengths, **kw: [list(range(len(lengths)))])  # one padded batch
         model.zero_grad()
         padded = rm.forward(texts)
         padded.sum().backward()
-    finally:
-        rmod.length_chunks = orig
     assert torch.allclose(chunked, padded, atol=1e-5), (chunked - padded).abs().max()
     for a, p in zip(g_chunked, model.parameters()):
         assert torch.allclose(a, p.grad, atol=1e-5)

@@ -192,14 +192,37 @@ def sample_model(model_dir, examples, template: str, sc: SampleConfig):
     return engine.generate([render_prompt(template, e.prompt) for e in examples], sc.samples_per_prompt, sp)
 
 
+def _lang(ex) -> str:
+    return ex.meta.get("lang", "en")
+
+
+def _kind(ex) -> str:
+    return ex.meta.get("task", "")
+
+
+def world_row(ex, task) -> dict:
+    """An SFT row holding the world's own careful solution to ``ex`` (``task.solution``)."""
+    return {"id": ex.id, "question": ex.prompt, "response": task.solution(ex, "r1"), "source": "world",
+            "lang": _lang(ex)}
+
+
 def top_up(rows: list[dict], examples, min_n: int, task) -> list[dict]:
     have = {r["id"] for r in rows}
     for ex in examples:
         if len(rows) >= min_n:
             break
         if ex.id not in have:
-            rows.append({"id": ex.id, "question": ex.prompt, "response": task.solution(ex, "r1"), "source": "world",
-                         "lang": ex.meta.get("lang", "en")})
+            rows.append(world_row(ex, task))
+    return rows
+
+
+def add_world_rows(rows: list[dict], pool, task, key, need: dict) -> list[dict]:
+    """For each group ``g`` of ``need`` (in its order), add world-written rows for up to ``need[g]`` questions
+    of ``pool`` in that group (``key(example) == g``) that have no row yet, in pool order."""
+    have = {r["id"] for r in rows}
+    for g, n in need.items():
+        spare = [ex for ex in pool if key(ex) == g and ex.id not in have]
+        rows.extend(world_row(ex, task) for ex in spare[:max(0, n)])
     return rows
 
 
@@ -212,21 +235,14 @@ def balance_languages(rows: list[dict], examples, task) -> list[dict]:
     effort is its own careful solutions, used only where the sampled data lacks a language."""
     shares: dict[str, float] = {}
     for ex in examples:
-        lang = ex.meta.get("lang", "en")
-        shares[lang] = shares.get(lang, 0.0) + 1 / len(examples)
-    counts = {lang: 0 for lang in shares}
+        shares[_lang(ex)] = shares.get(_lang(ex), 0.0) + 1 / len(examples)
+    counts = dict.fromkeys(shares, 0)
     for r in rows:
         counts[r.get("lang", "en")] = counts.get(r.get("lang", "en"), 0) + 1
     # the total at which the best-represented language sits exactly at its share; others are filled up to theirs
     total = max(counts[lang] / share for lang, share in shares.items())
-    have = {r["id"] for r in rows}
-    for lang, share in shares.items():
-        need = round(share * total) - counts[lang]
-        spare = [ex for ex in examples if ex.meta.get("lang", "en") == lang and ex.id not in have]
-        for ex in spare[:max(0, need)]:
-            rows.append({"id": ex.id, "question": ex.prompt, "response": task.solution(ex, "r1"), "source": "world",
-                         "lang": lang})
-    return rows
+    return add_world_rows(rows, examples, task, _lang,
+                          {lang: round(share * total) - counts[lang] for lang, share in shares.items()})
 
 
 def balance_kinds(rows: list[dict], examples, task) -> list[dict]:
@@ -239,23 +255,13 @@ def balance_kinds(rows: list[dict], examples, task) -> list[dict]:
     Spanish, so the language filter left 0 English chains among the cold start's 281 rows (and 2 among
     rejection SFT's 4,125), and every later model answered English chains in Spanish (language consistency
     54-60%, natively 90-94%) and fell 8 points below R1-Zero."""
-    by_id = {ex.id: ex for ex in examples}
-    kind = lambda ex: ex.meta.get("task", "")  # noqa: E731
-    have = {r["id"] for r in rows}
-    for lang in sorted({ex.meta.get("lang", "en") for ex in examples}):
-        pool = [ex for ex in examples if ex.meta.get("lang", "en") == lang]
-        n_rows = sum(r.get("lang", "en") == lang for r in rows)
-        counts: dict[str, int] = {}
-        for r in rows:
-            if r.get("lang", "en") == lang and r["id"] in by_id:
-                counts[kind(by_id[r["id"]])] = counts.get(kind(by_id[r["id"]]), 0) + 1
-        for k in sorted({kind(ex) for ex in pool}):
-            need = round(n_rows * sum(kind(ex) == k for ex in pool) / len(pool)) - counts.get(k, 0)
-            spare = [ex for ex in pool if kind(ex) == k and ex.id not in have]
-            for ex in spare[:max(0, need)]:
-                rows.append({"id": ex.id, "question": ex.prompt, "response": task.solution(ex, "r1"),
-                             "source": "world", "lang": lang})
-                have.add(ex.id)
+    for lang in sorted({_lang(ex) for ex in examples}):
+        pool = {ex.id: ex for ex in examples if _lang(ex) == lang}
+        mine = [pool[r["id"]] for r in rows if r.get("lang", "en") == lang and r["id"] in pool]
+        kinds = sorted({_kind(ex) for ex in pool.values()})
+        need = {k: round(len(mine) * sum(_kind(ex) == k for ex in pool.values()) / len(pool))
+                   - sum(_kind(ex) == k for ex in mine) for k in kinds}
+        add_world_rows(rows, list(pool.values()), task, _kind, need)
     return rows
 
 
