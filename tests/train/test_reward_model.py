@@ -70,3 +70,41 @@ def test_reward_model_scores_chunked_equal_one_padded_batch(tmp_path, tiny_token
     # a different order of the same texts gives the same scores, permuted
     perm = list(reversed(range(len(texts))))
     assert torch.allclose(rm.forward([texts[i] for i in perm]), chunked.detach()[perm], atol=1e-5)
+
+
+def test_pair_scores_share_the_prefix_and_equal_separate_texts(tmp_path, tiny_tokenizer, monkeypatch):
+    """Training scores each pair's common prefix once (the grouped forward): the same scores and gradients
+    as the texts scored apart, and the grouped path is the one taken."""
+    import torch
+
+    from r1lab.train import reward_model as rmod
+
+    from transformers import AutoModelForSequenceClassification
+
+    init = tmp_path / "init"
+    make_model(tiny_tokenizer).save_pretrained(str(init))
+    model = AutoModelForSequenceClassification.from_pretrained(str(init), num_labels=1)
+    model.config.pad_token_id = tiny_tokenizer.eos_token_id
+    torch.manual_seed(0)
+    torch.nn.init.normal_(model.score.weight, std=0.5)  # a head that is not ~0, so the scores differ
+    rm = rmod.RewardModel(model, tiny_tokenizer)
+    pairs = preference_pairs(20, "train", seed=5)
+    pairs.append({"prompt": pairs[0]["prompt"], "chosen": "42", "rejected": "42"})      # identical texts
+    pairs.append({"prompt": pairs[1]["prompt"], "chosen": "12", "rejected": "123"})     # one a prefix of the other
+    prompts, chosen, rejected = ([p[k] for p in pairs] for k in ("prompt", "chosen", "rejected"))
+    texts = [t for p, c, r in zip(prompts, chosen, rejected) for t in (rmod.rm_text(p, c), rmod.rm_text(p, r))]
+
+    model.zero_grad()
+    apart = rm.forward(texts)
+    (apart[0::2] - 2 * apart[1::2]).sum().backward()
+    g_apart = [p.grad.clone() for p in model.parameters()]
+    with monkeypatch.context() as m:
+        m.setattr(rm, "forward", lambda texts: (_ for _ in ()).throw(AssertionError("fell back")))
+        model.zero_grad()
+        c, r = rm.pair_scores(prompts, chosen, rejected)
+        (c - 2 * r).sum().backward()
+    assert torch.allclose(c, apart[0::2], atol=1e-5) and torch.allclose(r, apart[1::2], atol=1e-5)
+    assert c[-2] == r[-2]
+    assert (c - r).abs().max() > 1e-2  # not all equal: the scores depend on the responses
+    for a, p in zip(g_apart, model.parameters()):
+        assert torch.allclose(a, p.grad, atol=1e-4, rtol=1e-4), (a - p.grad).abs().max()

@@ -35,9 +35,10 @@ GRID_MAX_SCORE_ELEMENTS = 96 * 2**20
 
 
 def llama_like(model) -> bool:
-    """True for the Llama-family models computed exactly here (full attention on every layer)."""
+    """True for the Llama-family models computed exactly here (full attention on every layer); their
+    sequence-classification versions (a reward model: the same inner model, a scalar head) count too."""
     name = type(model).__name__.removeprefix("FSDP")  # fully_shard renames the class it shards
-    if name not in FAST_CLASSES:
+    if name.replace("ForSequenceClassification", "ForCausalLM") not in FAST_CLASSES:
         return False
     cfg = model.config
     layer_types = getattr(cfg, "layer_types", None) or []

@@ -92,6 +92,55 @@ class RewardModel:
         order = torch.tensor([i for chunk in chunks for i in chunk], device=self.device)
         return scores[torch.argsort(order)]
 
+    def pair_scores(self, prompts: list[str], chosen: list[str], rejected: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scores (differentiable) of ``rm_text(prompt, chosen)`` and ``rm_text(prompt, rejected)`` for each
+        pair (the summaries are passed as given). The two texts of a pair share their tokens up to where
+        they first differ (the question and more): with r1lab's grouped forward (``models/llama.py``) that
+        prefix is computed once and each text's remainder attends to it, as GRPO's responses attend to their
+        prompt; on the demo's pairs a third of the tokens. The same scores as ``forward`` on the texts
+        (which other models, and pairs with no common first token, take)."""
+        from r1lab.models.llama import grouped_fits, grouped_forward, grouped_ok
+
+        texts = [t for p, c, r in zip(prompts, chosen, rejected) for t in (rm_text(p, c), rm_text(p, r))]
+        ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        lay = self._pair_layout(ids) if grouped_ok(self.model) and all(len(x) <= 512 for x in ids) else None
+        if lay is None or not grouped_fits(self.model, lay[0]):
+            scores = self.forward(texts)
+        else:
+            lay, last = lay
+            scores = self.model.score(grouped_forward(self.model, lay).index_select(0, last)).squeeze(-1).float()
+        return scores[0::2], scores[1::2]
+
+    def _pair_layout(self, ids: list[list[int]]):
+        """The grouped layout of consecutive (chosen, rejected) token lists: each pair's common prefix as the
+        prompt, each text's remainder plus one placeholder token as its response (the hidden state that
+        predicts the placeholder is the text's last token's: what the head reads). Also the positions, among
+        the forward's outputs, of those states, in row order. None when a pair has no common first token."""
+        from r1lab.models.llama import grouped_layout
+
+        pad = self.model.config.pad_token_id
+        pad = 0 if pad is None else pad
+        rows = []
+        for a, b in zip(ids[0::2], ids[1::2]):
+            n = 0
+            while n < min(len(a), len(b)) and a[n] == b[n]:
+                n += 1
+            if n == 0:
+                return None
+            rows += [(a[:n], a[n:] + [pad]), (b[:n], b[n:] + [pad])]
+        W0, R = max(len(p) for p, _ in rows), max(len(r) for _, r in rows)
+        inp = torch.full((len(rows), W0 + R), pad, dtype=torch.long)
+        att = torch.zeros((len(rows), W0 + R), dtype=torch.long)
+        for i, (p, r) in enumerate(rows):  # prompts left-padded, responses right-padded
+            inp[i, W0 - len(p): W0], att[i, W0 - len(p): W0] = torch.tensor(p), 1
+            inp[i, W0: W0 + len(r)], att[i, W0: W0 + len(r)] = torch.tensor(r), 1
+        lay = grouped_layout(inp.to(self.device), att.to(self.device), inp[:, W0:].to(self.device))
+        if lay is None:
+            return None
+        rlen = att[:, W0:].sum(1).to(self.device)
+        last = (lay.out_t == rlen[lay.out_b] - 1).nonzero().squeeze(-1)  # row-major: rows in order
+        return lay, last
+
     @torch.no_grad()
     def score(self, prompts: list[str], responses: list[str], batch_size: int = 64) -> list[float]:
         texts = [rm_text(p, summary_of(r)) for p, r in zip(prompts, responses)]
@@ -124,9 +173,14 @@ def pair_accuracy(rm: RewardModel, pairs: list[dict]) -> float:
     """Share of pairs where the chosen response scores above the rejected one."""
     if not pairs:
         return float("nan")
-    c = rm.score([p["prompt"] for p in pairs], [p["chosen"] for p in pairs])
-    r = rm.score([p["prompt"] for p in pairs], [p["rejected"] for p in pairs])
-    return sum(a > b for a, b in zip(c, r)) / len(pairs)
+    right = 0
+    with torch.no_grad():
+        for s in range(0, len(pairs), 64):
+            batch = pairs[s: s + 64]
+            c, r = rm.pair_scores([p["prompt"] for p in batch], [summary_of(p["chosen"]) for p in batch],
+                                  [summary_of(p["rejected"]) for p in batch])
+            right += int((c > r).sum())
+    return right / len(pairs)
 
 
 def train_reward_model(cfg: RewardModelConfig, init_dir: str | Path, train: list[dict], test: list[dict],
@@ -152,10 +206,9 @@ def train_reward_model(cfg: RewardModelConfig, init_dir: str | Path, train: list
         random.Random(cfg.seed + epoch).shuffle(order)
         for s in range(0, len(order), cfg.batch_size):
             batch = [train[i] for i in order[s : s + cfg.batch_size]]
-            texts = [rm_text(p["prompt"], summary_of(p["chosen"])) for p in batch] + \
-                    [rm_text(p["prompt"], summary_of(p["rejected"])) for p in batch]
-            scores = rm.forward(texts)
-            margin = scores[: len(batch)] - scores[len(batch):]
+            chosen, rejected = rm.pair_scores([p["prompt"] for p in batch], [summary_of(p["chosen"]) for p in batch],
+                                              [summary_of(p["rejected"]) for p in batch])
+            margin = chosen - rejected
             loss = -torch.nn.functional.logsigmoid(margin).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
