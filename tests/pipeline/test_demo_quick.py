@@ -11,7 +11,7 @@ import time
 def test_demo_quick_interrupt_and_resume(tmp_path):
     out = tmp_path / "demo"
     cmd = [sys.executable, "-m", "r1lab", "demo", "--quick", "--out", str(out)]
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    env = dict(os.environ, PYTHONWARNINGS="ignore", R1LAB_THREADS="2")  # two threads: the second lane runs
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     ckpt = out / "reasoning_rl" / "checkpoints" / "step_00000001"
     deadline = time.time() + 600
@@ -20,8 +20,14 @@ def test_demo_quick_interrupt_and_resume(tmp_path):
         assert time.time() < deadline
         time.sleep(0.05)
     p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=300)
+    out1, err = p.communicate(timeout=300)
     assert p.returncode == 130, err[-3000:]
+    # the ablation and the RL-only control ran in the second process, with their evaluations, before the
+    # reasoning RL started (pipeline/lanes.py)
+    assert "[lanes] zero_lc, rl_only_0.5m and their evaluations run in a second process" in out1
+    for s in ("zero_lc", "rl_only_0.5m"):
+        assert (out / s / "DONE").exists() and (out / s / "eval_hard.json").exists()
+    assert "[rl_only_0.5m] running" in (out / "side_lane.log").read_text() and "[rl_only_0.5m] running" not in out1
     assert "Traceback" not in err and "rerun the same command" in err.lower()
     # the signal lands inside reasoning_rl or, when its last step was already running, right after it
     # finished: either way the pipeline stops there and a rerun carries on from that point

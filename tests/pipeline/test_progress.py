@@ -33,6 +33,21 @@ def test_run_clock_scales_by_speed_then_by_what_the_run_measured(tmp_path, monke
     assert clock.owns(tmp_path, "c") and not clock.owns(tmp_path / "student", "c") and not clock.owns(tmp_path, "x")
 
 
+def test_run_clock_beside_another_process(tmp_path, monkeypatch):
+    """Stages another process runs count for nothing here; this process's stage meanwhile takes its estimate
+    times the slowdown and does not calibrate the clock (it ran on fewer threads)."""
+    clock_time = FakeTime()
+    monkeypatch.setattr(progress.time, "time", clock_time)
+    clock = RunClock(tmp_path, {"a": 100.0, "side": 50.0, "b": 200.0}, reference_gflops=100.0, gflops=100.0)
+    clock.beside(["side"], 1.5)
+    clock.start("a")
+    assert clock.remaining() == 150.0 + 200.0
+    clock_time.now += 300.0
+    clock.finish("a")                                     # 300 s on one thread: not a slow machine
+    clock.beside((), 1.0)
+    assert clock.remaining() == 200.0 and clock.scale() == 1.0
+
+
 def test_stages_report_whole_run_time_and_wall_seconds(tmp_path, monkeypatch, capsys):
     from r1lab.pipeline.stage import read_done, run_stage
 

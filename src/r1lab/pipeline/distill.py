@@ -70,13 +70,12 @@ def _student_base(cfg, d: Path, size: str, base_dir: Path) -> Path:
 
 def distill_stage(cfg, run_dir: Path, teacher_dir: Path, base_dir: Path) -> dict[str, tuple[Path, str]]:
     """Returns {row label: (model dir, prompt template)} for the report."""
-    from r1lab.pipeline.r1 import R1_TEMPLATE, rl_stage, sft_stage_model
+    from r1lab.pipeline.r1 import R1_TEMPLATE, sft_stage_model
     from r1lab.runtime import read_jsonl
 
     dc = cfg.distill
     traces = read_jsonl(_traces_stage(cfg, run_dir, teacher_dir))
     out: dict[str, tuple[Path, str]] = {}
-    student_bases = {}
     for size in dc.student_sizes:
         name = f"student_{size}"
 
@@ -86,12 +85,22 @@ def distill_stage(cfg, run_dir: Path, teacher_dir: Path, base_dir: Path) -> dict
             return {"model": str(d / "model"), "student_base": str(sb), **info}
 
         art = run_stage(run_dir, name, work, dc.sft)
-        student_bases[size] = Path(art["student_base"])
         out[name] = (Path(art["model"]), R1_TEMPLATE)
+    out.update(rl_controls(cfg, run_dir, base_dir))
+    return out
+
+
+def rl_controls(cfg, run_dir: Path, base_dir: Path) -> dict[str, tuple[Path, str]]:
+    """The paper's control (Table 6): R1-Zero-style RL on each ``rl_sizes`` student's base (the student
+    stage's own base, made here first when the control runs before it: ``pipeline/lanes.py``)."""
+    from r1lab.pipeline.r1 import rl_stage
+
+    dc = cfg.distill
+    out = {}
     for size in dc.rl_sizes:
+        student_base = _student_base(cfg, run_dir / f"student_{size}", size, base_dir)
         print0(f"[distill] control: R1-Zero-style RL on the {size} student's base")
-        rl_dir = rl_stage(f"rl_only_{size}", dc.rl, run_dir, student_bases[size])
-        out[f"rl_only_{size}"] = (rl_dir, dc.rl.template)
+        out[f"rl_only_{size}"] = (rl_stage(f"rl_only_{size}", dc.rl, run_dir, student_base), dc.rl.template)
     return out
 
 

@@ -29,6 +29,7 @@ class RunClock:
         self.actual: dict[str, float] = {}
         self.current: str | None = None
         self.t0 = 0.0
+        self.slowdown = 1.0  # > 1 while another process runs beside this one (``beside``)
 
     def owns(self, run_dir: str | Path, name: str) -> bool:
         """A top-level stage of this run (not a stage nested in another one's directory)."""
@@ -37,8 +38,15 @@ class RunClock:
     def start(self, name: str) -> None:
         self.current, self.t0 = name, time.time()
 
+    def beside(self, names, slowdown: float) -> None:
+        """Stages ``names`` run in another process from now on (they count for nothing here), and this
+        process's stages take ``slowdown`` times their estimate meanwhile (and do not calibrate it);
+        ``beside((), 1.0)`` ends that."""
+        self.finished.update(names)
+        self.slowdown = slowdown
+
     def finish(self, name: str, skipped: bool = False) -> None:
-        if not skipped and self.current == name:
+        if not skipped and self.current == name and self.slowdown == 1.0:
             self.actual[name] = time.time() - self.t0
         self.finished.add(name)
         if self.current == name:
@@ -57,7 +65,7 @@ class RunClock:
             if fraction is not None and fraction >= 0.1:
                 left += elapsed * (1 - fraction) / fraction
             else:
-                left += max(0.0, self.expected.get(self.current, 0.0) * s - elapsed)
+                left += max(0.0, self.expected.get(self.current, 0.0) * s * self.slowdown - elapsed)
         return left
 
 

@@ -177,6 +177,9 @@ class R1Recipe:
     # language consistency with and without the reward from the cold start), so an ablation there shows
     # nothing. A report row, not a stage the later ones read.
     ablate_language_reward: bool = True
+    # The ablation and the RL-only controls (read by the report only) in a second process beside R1-Zero
+    # and the cold start, one thread each, on a CPU with two or more threads (``pipeline/lanes.py``).
+    side_lane: bool = True
     distill: DistillConfig = field(default_factory=DistillConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
@@ -473,7 +476,8 @@ def demo_work(cfg: R1Recipe) -> dict[str, float]:
 def run_r1(cfg: R1Recipe, run_dir: str | Path, expected: dict[str, float] | None = None) -> dict:
     """Every stage in order; finished stages are skipped, an interrupted one resumes."""
     from r1lab.pipeline.distill import distill_stage
-    from r1lab.pipeline.report import report_stage
+    from r1lab.pipeline.lanes import side_lane
+    from r1lab.pipeline.report import evaluate_rows, report_stage
 
     cfg = reseeded(cfg, cfg.seed)
     check_inputs(cfg, skip=("r1",))  # the r1 stage's reward model is the one the pipeline trains
@@ -488,11 +492,15 @@ def run_r1(cfg: R1Recipe, run_dir: str | Path, expected: dict[str, float] | None
             expected.setdefault(f"rl_only_{size}", DEMO_SECONDS["rl_only_0.5m"] * work[f"rl_only_{size}"] / ref["rl_only_0.5m"])
     calibration = start_run(run_dir, expected, REFERENCE_GFLOPS)
     base = base_stage(cfg, run_dir)
-    zero = zero_stage(cfg, run_dir, base)
-    cold = cold_start_stage(cfg, run_dir, zero, base)
+    with side_lane(cfg, run_dir, base) as beside:
+        zero = zero_stage(cfg, run_dir, base)
+        cold = cold_start_stage(cfg, run_dir, zero, base)
+        if beside:  # this lane's share of the report's evaluations (cached for it)
+            evaluate_rows(cfg, run_dir, {"base": (base, "r1zero"), "zero": (zero, "r1zero"),
+                                         "cold_start": (cold, R1_TEMPLATE)})
     rrl = rl_stage("reasoning_rl", cfg.reasoning_rl, run_dir, cold)
     ablation = {}
-    if cfg.ablate_language_reward:
+    if cfg.ablate_language_reward:  # done in the second lane when there was one (skipped here then)
         ablation["zero_lc"] = (zero_lc_stage(cfg, run_dir, base), "r1zero")
     rsft = rejection_sft_stage(cfg, run_dir, rrl, base)
     rm = reward_model_stage(cfg, run_dir, rsft)

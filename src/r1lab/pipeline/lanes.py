@@ -1,0 +1,118 @@
+"""Two lanes on a multi-core CPU: the stages no later stage reads run in a second process.
+
+The language-reward ablation (``zero_lc``, R1-Zero plus the language reward) and the RL-only controls of
+the distillation finding (``rl_only_<size>``) start from bases that exist before R1-Zero does, and only the
+report reads them. On a CPU the tiny world's small matmuls use two threads poorly (one thread does a GRPO
+step in ~1.5x the time of two; the RL-only control's 0.5M student in ~1.06x), so two processes of one
+thread each get more done than one of two: ``side_lane`` runs those stages and their report evaluations in
+a second process while this one runs R1-Zero, the cold start and their evaluations, each on one thread,
+then waits for it and goes on with every thread.
+
+Which thread count each stage uses is fixed (the lane's stages and the first two of the chain on one,
+everything after on all), so a rerun computes what the first run did. A second process that fails or is
+stopped leaves its stages resumable: the pipeline calls them again after the lane (skipped when DONE,
+resumed or run here when not) and reports any error the usual way. Its output goes to ``side_lane.log``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from r1lab.runtime import print0
+
+# how much longer a stage takes on one thread than on two, for the whole-run time estimate (GRPO and SFT
+# stages of the demo measured 1.5-1.7x on one thread beside another process against two threads alone)
+LANE_SLOWDOWN = 1.5
+
+
+def side_stages(cfg) -> list[str]:
+    return (["zero_lc"] if cfg.ablate_language_reward else []) + [f"rl_only_{s}" for s in cfg.distill.rl_sizes]
+
+
+def lane_possible(cfg) -> bool:
+    """A second lane pays when this process has two or more CPU threads and nothing else shares the
+    work: not on an accelerator (``device`` auto picks it) and not under torchrun."""
+    from r1lab.runtime.dist import world_size
+
+    if not cfg.side_lane or not side_stages(cfg) or torch.get_num_threads() < 2 or world_size() > 1:
+        return False
+    devices = {cfg.zero.device, cfg.distill.rl.device}
+    return devices <= {"cpu"} or (devices <= {"cpu", "auto"} and not torch.cuda.is_available()
+                                  and not (hasattr(torch, "xpu") and torch.xpu.is_available()))
+
+
+def side_models(cfg, run_dir: Path, base: Path) -> dict:
+    """Run (or skip, when DONE) the side stages; {report row: (model dir, template)}."""
+    from r1lab.pipeline.distill import rl_controls
+    from r1lab.pipeline.r1 import zero_lc_stage
+
+    models = {}
+    if cfg.ablate_language_reward:
+        models["zero_lc"] = (zero_lc_stage(cfg, run_dir, base), "r1zero")
+    models.update(rl_controls(cfg, run_dir, base))
+    return models
+
+
+def _side_main(cfg, run_dir: str, base: str, log: str) -> None:
+    """The second process (spawned: a fresh interpreter): the side stages and their evaluations, one thread."""
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
+    torch.set_num_threads(1)
+    from r1lab.pipeline.report import evaluate_rows
+
+    models = side_models(cfg, Path(run_dir), Path(base))
+    evaluate_rows(cfg, Path(run_dir), models)
+
+
+@contextlib.contextmanager
+def side_lane(cfg, run_dir: Path, base: Path):
+    """Runs the side stages in a second process while the body runs on one thread; yields True when it
+    does (the body should then also run its share of the report's evaluations), False when it does not."""
+    from r1lab.pipeline.progress import run_clock
+    from r1lab.pipeline.stage import is_done
+
+    todo = [s for s in side_stages(cfg) if not is_done(run_dir / s)]
+    if not todo or not lane_possible(cfg):
+        yield False
+        return
+    import multiprocessing as mp
+
+    log = run_dir / "side_lane.log"
+    proc = mp.get_context("spawn").Process(target=_side_main, args=(cfg, str(run_dir), str(base), str(log)),
+                                           name="r1lab-side-lane")
+    proc.start()
+    print0(f"[lanes] {', '.join(todo)} and their evaluations run in a second process, one thread each "
+           f"beside this one (log: {log})")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    clock = run_clock()
+    if clock is not None:
+        clock.beside(side_stages(cfg), LANE_SLOWDOWN)
+    try:
+        yield True
+        if proc.is_alive():
+            print0(f"[lanes] waiting for the second process ({log})")
+        proc.join()
+    except BaseException:  # a stop signal reaches both processes: let the other one save its step too
+        proc.join(timeout=120)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join()
+        raise
+    finally:
+        torch.set_num_threads(threads)
+        if clock is not None:
+            clock.beside((), 1.0)
+    if clock is not None:  # what the second process did not finish runs here after all
+        clock.finished.difference_update(s for s in side_stages(cfg) if not is_done(run_dir / s))
+    if proc.exitcode != 0:
+        print0(f"[lanes] the second process stopped (exit code {proc.exitcode}; see {log}); its unfinished "
+               "stages run here")
