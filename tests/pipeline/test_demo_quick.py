@@ -24,7 +24,7 @@ def test_demo_quick_interrupt_and_resume(tmp_path):
     assert p.returncode == 130, err[-3000:]
     # the ablation and the RL-only control ran in the second process, with their evaluations, before the
     # reasoning RL started (pipeline/lanes.py)
-    assert "[lanes] zero_lc, rl_only_0.5m and their evaluations run in a second process" in out1
+    assert "[lanes] zero_lc, rl_only_0.5m and their evaluations run in a second process (1 of the 2 threads)" in out1
     for s in ("zero_lc", "rl_only_0.5m"):
         assert (out / s / "DONE").exists() and (out / s / "eval_hard.json").exists()
     assert "[rl_only_0.5m] running" in (out / "side_lane.log").read_text() and "[rl_only_0.5m] running" not in out1

@@ -29,7 +29,7 @@ def test_failed_second_process_leaves_its_stages_to_this_one(tmp_path, capsys):
     (tmp_path / "side_lane.log").mkdir()  # the second process cannot open its log: it exits at once
     threads = torch.get_num_threads()
     with side_lane(_cfg(), tmp_path, tmp_path / "no-base") as beside:
-        assert beside and torch.get_num_threads() == 1
+        assert beside and torch.get_num_threads() == threads - threads // 2
     assert torch.get_num_threads() == threads
     out = capsys.readouterr().out
     assert "the second process stopped (exit code 1" in out and "its unfinished stages run here" in out

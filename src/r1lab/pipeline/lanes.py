@@ -41,9 +41,9 @@ def lane_possible(cfg) -> bool:
 
     if not cfg.side_lane or not side_stages(cfg) or torch.get_num_threads() < 2 or world_size() > 1:
         return False
-    devices = {cfg.zero.device, cfg.distill.rl.device}
-    return devices <= {"cpu"} or (devices <= {"cpu", "auto"} and not torch.cuda.is_available()
-                                  and not (hasattr(torch, "xpu") and torch.xpu.is_available()))
+    from r1lab.runtime import pick_device
+
+    return all(pick_device(d).type == "cpu" for d in (cfg.zero.device, cfg.distill.rl.device))
 
 
 def side_models(cfg, run_dir: Path, base: Path) -> dict:
@@ -58,14 +58,14 @@ def side_models(cfg, run_dir: Path, base: Path) -> dict:
     return models
 
 
-def _side_main(cfg, run_dir: str, base: str, log: str) -> None:
-    """The second process (spawned: a fresh interpreter): the side stages and their evaluations, one thread."""
+def _side_main(cfg, run_dir: str, base: str, log: str, threads: int) -> None:
+    """The second process (spawned: a fresh interpreter): the side stages and their evaluations."""
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     sys.stdout.reconfigure(line_buffering=True)
     sys.stderr.reconfigure(line_buffering=True)
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     from r1lab.pipeline.report import evaluate_rows
 
     models = side_models(cfg, Path(run_dir), Path(base))
@@ -86,13 +86,14 @@ def side_lane(cfg, run_dir: Path, base: Path):
     import multiprocessing as mp
 
     log = run_dir / "side_lane.log"
-    proc = mp.get_context("spawn").Process(target=_side_main, args=(cfg, str(run_dir), str(base), str(log)),
+    threads = torch.get_num_threads()
+    side = threads // 2  # the rest here: 1 + 1 on two cores
+    proc = mp.get_context("spawn").Process(target=_side_main, args=(cfg, str(run_dir), str(base), str(log), side),
                                            name="r1lab-side-lane")
     proc.start()
-    print0(f"[lanes] {', '.join(todo)} and their evaluations run in a second process, one thread each "
-           f"beside this one (log: {log})")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    print0(f"[lanes] {', '.join(todo)} and their evaluations run in a second process ({side} of the "
+           f"{threads} threads) beside this one (log: {log})")
+    torch.set_num_threads(threads - side)
     clock = run_clock()
     if clock is not None:
         clock.beside(side_stages(cfg), LANE_SLOWDOWN)

@@ -178,7 +178,9 @@ class R1Recipe:
     # nothing. A report row, not a stage the later ones read.
     ablate_language_reward: bool = True
     # The ablation and the RL-only controls (read by the report only) in a second process beside R1-Zero
-    # and the cold start, one thread each, on a CPU with two or more threads (``pipeline/lanes.py``).
+    # and the cold start, each on half the threads (one each on two cores), on a CPU with two or more
+    # threads (``pipeline/lanes.py``; measured natively: R1-Zero, the cold start, the ablation, the control
+    # and their evaluations took 647 s in one process of two threads, 456 s in two processes of one).
     side_lane: bool = True
     distill: DistillConfig = field(default_factory=DistillConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
