@@ -108,3 +108,23 @@ def test_pair_scores_share_the_prefix_and_equal_separate_texts(tmp_path, tiny_to
     assert (c - r).abs().max() > 1e-2  # not all equal: the scores depend on the responses
     for a, p in zip(g_apart, model.parameters()):
         assert torch.allclose(a, p.grad, atol=1e-4, rtol=1e-4), (a - p.grad).abs().max()
+
+
+def test_reward_model_benchmark_prints_both_ways(tmp_path, tiny_tokenizer):
+    """benchmarks/profile_reward_model.py runs both scorings on the same batches and prints their times."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    init = tmp_path / "init"
+    make_model(tiny_tokenizer).save_pretrained(str(init))
+    tiny_tokenizer.save_pretrained(str(init))
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "profile_reward_model.py"
+    p = subprocess.run([sys.executable, str(script), "--model", str(init), "--steps", "2", "--warmup", "1",
+                        "--threads", "1"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    assert out["shared_prefix_step_s"] > 0 and out["texts_apart_step_s"] > 0 and out["steps"] == 2
+    assert abs(out["speedup"] - out["texts_apart_step_s"] / out["shared_prefix_step_s"]) < 0.02
+    assert out["mean_text_tokens"] > 10 and out["machine"].startswith("machine: ")

@@ -438,9 +438,10 @@ def zero_lc_stage(cfg: R1Recipe, run_dir: Path, base: Path) -> Path:
 # scales them to this machine and corrects them as stages finish.
 REFERENCE_GFLOPS = 95.0
 DEMO_SECONDS = {"base": 1020, "zero": 345, "cold_start": 35, "reasoning_rl": 440, "zero_lc": 450,
-                "rejection_sft": 250, "reward_model": 404, "r1": 160, "distill_traces": 51, "student_0.5m": 336,
+                "rejection_sft": 250, "reward_model": 271, "r1": 160, "distill_traces": 51, "student_0.5m": 336,
                 "student_0.25m": 214, "rl_only_0.5m": 120, "report": 215}  # seeds 0 and 1, one thread each
-# (the reward model with length chunks and the report at k = 4: 412 / 396 s and 203 / 227 s on seeds 0 / 1)
+# (the report at k = 4: 203 / 227 s on seeds 0 / 1; the reward model with each pair's prefix shared: 1,720
+# steps in 251 s on one thread beside another process, 271 s for the default's 1,860)
 # a student stage's SFT and evaluation in pretraining steps of its reference time (measured natively: 33 s of
 # SFT in the 0.5m student's 188 s, whose 1000 pretraining steps took 155 s; the 0.25m one 24 of 119 and 94)
 STUDENT_SFT_STEPS = 230.0

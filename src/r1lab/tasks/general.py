@@ -113,7 +113,13 @@ def rejected_response(example: Example, rng: random.Random) -> tuple[str, str]:
 
     "wrong" answers are near misses as well as far ones, and "off_topic" ones answer another kind of
     instruction: a reward model that only ever saw near misses rates a short answer to the wrong question
-    highly, and the policy learns to give one (reward hacking, R1-v2 §3.2.2)."""
+    highly, and the policy learns to give one (reward hacking, R1-v2 §3.2.2).
+
+    Tried, not kept: the other number as the rejected answer to a quarter of the "which is larger" prompts
+    (the policy's commonest mistake there). The reward model then ranked the rejection-SFT policy's right
+    answers to held-out "which is larger" prompts above its wrong ones 70% of the time instead of 57%
+    (native demo), but R1's general accuracy did not follow: -0.6 +- 0.9 points (seed 1: +2.5 +- 1.1,
+    against +3.7 with these pairs)."""
     ref = str(example.reference)
     kind = rng.choice(["wrong", "off_topic", "repetitive", "refusal", "rambling"])
     if kind == "wrong":
