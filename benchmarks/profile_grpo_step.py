@@ -16,17 +16,16 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 import statistics
 import time
-from pathlib import Path
 
 import torch
+from bench_common import add_model_args, model_and_threads
 
 import r1lab.train.grpo as G
 from r1lab.models import load_model_and_tokenizer
 from r1lab.rewards import RewardFailures
-from r1lab.runtime import autocast_ctx, setup_threads
+from r1lab.runtime import autocast_ctx
 from r1lab.tasks import get_task
 
 PHASES = ("sample", "score", "build_batch", "ref_logprobs", "update")
@@ -45,21 +44,12 @@ def timed(fn, name: str, clock: dict):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", help="HF model directory (default: a tiny base in the benchmark cache)")
-    ap.add_argument("--cache-dir", default=os.path.join(os.path.expanduser("~"), ".cache", "r1lab", "bench"))
+    add_model_args(ap)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
-    ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args(argv)
-    if args.threads:
-        os.environ["R1LAB_THREADS"] = str(args.threads)
-    setup_threads()
-    model_dir = args.model
-    if model_dir is None:
-        from bench_common import default_model  # same default model as the speed benchmarks
-
-        model_dir = str(default_model(Path(args.cache_dir), 300))
+    model_dir = model_and_threads(args)  # same default model as the speed benchmarks
     cfg = G.GRPOConfig(precision=args.precision, preflight=False, eval_every=0)
     device = torch.device("cpu")
     policy, tok = load_model_and_tokenizer(model_dir, device)

@@ -15,39 +15,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import time
-from pathlib import Path
 
 import torch
+from bench_common import add_model_args, model_and_threads
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", help="HF model directory (default: a tiny base in the benchmark cache)")
-    ap.add_argument("--cache-dir", default=os.path.join(os.path.expanduser("~"), ".cache", "r1lab", "bench"))
+    add_model_args(ap)
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--pairs", help="JSONL of extra (prompt, chosen, rejected) pairs, e.g. a demo's on-policy ones")
     args = ap.parse_args(argv)
-    if args.threads:
-        os.environ["R1LAB_THREADS"] = str(args.threads)
+    model_dir = model_and_threads(args)  # same default model as the other speed benchmarks
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from r1lab.rewards.format import summary_of
-    from r1lab.runtime import read_jsonl, setup_threads
+    from r1lab.runtime import read_jsonl
     from r1lab.tasks.general import preference_pairs
     from r1lab.train.reward_model import RewardModel, RewardModelConfig, rm_text
 
-    setup_threads()
-    model_dir = args.model
-    if model_dir is None:
-        from bench_common import default_model  # same default model as the other speed benchmarks
-
-        model_dir = str(default_model(Path(args.cache_dir), 300))
     cfg = RewardModelConfig()
     tok = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=1)
