@@ -34,3 +34,38 @@ def test_failed_second_process_leaves_its_stages_to_this_one(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "the second process stopped (exit code 1" in out and "its unfinished stages run here" in out
     assert not (tmp_path / "zero_lc" / "DONE").exists()
+
+
+def test_demo_stopped_during_the_lanes_resumes_both(tmp_path):
+    """SIGINT while both lanes run: both processes stop cleanly (exit 130, no traceback on the terminal), and
+    the same command then finishes every stage, each lane's RL resumed rather than restarted."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "demo"
+    cmd = [sys.executable, "-m", "r1lab", "demo", "--quick", "--out", str(out)]
+    env = dict(os.environ, PYTHONWARNINGS="ignore", R1LAB_THREADS="2")
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                         start_new_session=True)
+    ckpt = out / "zero" / "checkpoints" / "step_00000001"
+    deadline = time.time() + 600
+    while not ckpt.is_dir():
+        assert p.poll() is None, p.communicate()[1][-3000:]
+        assert time.time() < deadline
+        time.sleep(0.05)
+    os.killpg(p.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group, the second process too
+    stdout, err = p.communicate(timeout=300)
+    assert p.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and "rerun the same command" in err.lower()
+    assert "[lanes]" in stdout and not (out / "reasoning_rl").exists()
+
+    p2 = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    assert p2.returncode == 0, p2.stderr[-3000:]
+    for stage in ("zero", "zero_lc", "rl_only_0.5m"):
+        steps = [json.loads(x)["step"] for x in (out / stage / "metrics.jsonl").read_text().splitlines()]
+        assert steps == [0, 1], (stage, steps)  # resumed or skipped, never duplicated
+    assert json.loads((out / "summary.json").read_text())["rows"]["zero_lc"]["pass@1"] is not None

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import torch
@@ -59,7 +61,14 @@ def side_models(cfg, run_dir: Path, base: Path) -> dict:
 
 
 def _side_main(cfg, run_dir: str, base: str, log: str, threads: int) -> None:
-    """The second process (spawned: a fresh interpreter): the side stages and their evaluations."""
+    """The second process (spawned: a fresh interpreter): the side stages and their evaluations.
+
+    It starts with SIGINT ignored (``side_lane``), so a Ctrl-C while it imports does not print a traceback
+    on the terminal; from here on a Ctrl-C or the SIGTERM the first process sends when it stops makes its
+    training loop save a checkpoint and stop (``StopFlag``), and it exits with 130 quietly."""
+    from r1lab.runtime.checkpoint import Interrupted
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
@@ -68,8 +77,24 @@ def _side_main(cfg, run_dir: str, base: str, log: str, threads: int) -> None:
     torch.set_num_threads(threads)
     from r1lab.pipeline.report import evaluate_rows
 
-    models = side_models(cfg, Path(run_dir), Path(base))
-    evaluate_rows(cfg, Path(run_dir), models)
+    try:
+        models = side_models(cfg, Path(run_dir), Path(base))
+        evaluate_rows(cfg, Path(run_dir), models)
+    except (Interrupted, KeyboardInterrupt) as e:
+        print(f"[lanes] stopped: {e or 'interrupted'}; the same command resumes", flush=True)
+        sys.exit(130)
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 @contextlib.contextmanager
@@ -90,7 +115,8 @@ def side_lane(cfg, run_dir: Path, base: Path):
     side = threads // 2  # the rest here: 1 + 1 on two cores
     proc = mp.get_context("spawn").Process(target=_side_main, args=(cfg, str(run_dir), str(base), str(log), side),
                                            name="r1lab-side-lane")
-    proc.start()
+    with _sigint_ignored():  # inherited: the new interpreter does not install its KeyboardInterrupt handler
+        proc.start()
     print0(f"[lanes] {', '.join(todo)} and their evaluations run in a second process ({side} of the "
            f"{threads} threads) beside this one (log: {log})")
     torch.set_num_threads(threads - side)
@@ -102,10 +128,12 @@ def side_lane(cfg, run_dir: Path, base: Path):
         if proc.is_alive():
             print0(f"[lanes] waiting for the second process ({log})")
         proc.join()
-    except BaseException:  # a stop signal reaches both processes: let the other one save its step too
+    except BaseException:  # stopping (or failing): the other process saves its step and stops too
+        if proc.is_alive():
+            os.kill(proc.pid, signal.SIGTERM)
         proc.join(timeout=120)
         if proc.is_alive():
-            proc.terminate()
+            proc.kill()
             proc.join()
         raise
     finally:
