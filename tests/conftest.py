@@ -63,3 +63,26 @@ def family_models(tok):
                                        pad_token_id=0)).eval()
     return {"llama": llama_gqa, "llama_gqa": gqa, "qwen2": _qwen_like("qwen2", vocab),
             "qwen3": _qwen_like("qwen3", vocab)}
+
+
+def run_until_then_interrupt(cmd: list[str], env: dict, marker, group: bool = False, wait_s: float = 600):
+    """Start ``cmd``, wait until the path ``marker`` exists, send SIGINT (to its whole process group when
+    ``group``, as Ctrl-C does) and return (returncode, stdout, stderr)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                         start_new_session=group)
+    deadline = time.time() + wait_s
+    while not marker.is_dir():
+        assert p.poll() is None, p.communicate()[1][-3000:]
+        assert time.time() < deadline
+        time.sleep(0.05)
+    if group:
+        os.killpg(p.pid, signal.SIGINT)
+    else:
+        p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=300)
+    return p.returncode, out, err

@@ -2,26 +2,18 @@
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
+
+from conftest import run_until_then_interrupt
 
 
 def test_demo_quick_interrupt_and_resume(tmp_path):
     out = tmp_path / "demo"
     cmd = [sys.executable, "-m", "r1lab", "demo", "--quick", "--out", str(out)]
     env = dict(os.environ, PYTHONWARNINGS="ignore", R1LAB_THREADS="2")  # two threads: the second lane runs
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    ckpt = out / "reasoning_rl" / "checkpoints" / "step_00000001"
-    deadline = time.time() + 600
-    while not ckpt.is_dir():
-        assert p.poll() is None, p.communicate()[1][-3000:]
-        assert time.time() < deadline
-        time.sleep(0.05)
-    p.send_signal(signal.SIGINT)
-    out1, err = p.communicate(timeout=300)
-    assert p.returncode == 130, err[-3000:]
+    code, out1, err = run_until_then_interrupt(cmd, env, out / "reasoning_rl" / "checkpoints" / "step_00000001")
+    assert code == 130, err[-3000:]
     # the ablation and the RL-only control ran in the second process, with their evaluations, before the
     # reasoning RL started (pipeline/lanes.py)
     assert "[lanes] zero_lc, rl_only_0.5m and their evaluations run in a second process (1 of the 2 threads)" in out1

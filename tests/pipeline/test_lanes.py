@@ -41,25 +41,17 @@ def test_demo_stopped_during_the_lanes_resumes_both(tmp_path):
     the same command then finishes every stage, each lane's RL resumed rather than restarted."""
     import json
     import os
-    import signal
     import subprocess
     import sys
-    import time
+
+    from conftest import run_until_then_interrupt
 
     out = tmp_path / "demo"
     cmd = [sys.executable, "-m", "r1lab", "demo", "--quick", "--out", str(out)]
     env = dict(os.environ, PYTHONWARNINGS="ignore", R1LAB_THREADS="2")
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                         start_new_session=True)
-    ckpt = out / "zero" / "checkpoints" / "step_00000001"
-    deadline = time.time() + 600
-    while not ckpt.is_dir():
-        assert p.poll() is None, p.communicate()[1][-3000:]
-        assert time.time() < deadline
-        time.sleep(0.05)
-    os.killpg(p.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group, the second process too
-    stdout, err = p.communicate(timeout=300)
-    assert p.returncode == 130, err[-3000:]
+    # Ctrl-C reaches the whole process group, the second process too
+    code, stdout, err = run_until_then_interrupt(cmd, env, out / "zero" / "checkpoints" / "step_00000001", group=True)
+    assert code == 130, err[-3000:]
     assert "Traceback" not in err and "rerun the same command" in err.lower()
     assert "[lanes]" in stdout and not (out / "reasoning_rl").exists()
 
