@@ -71,7 +71,7 @@ def main(argv=None) -> int:
             if i >= args.warmup:
                 times[shared].append(t)
     lengths = [len(tok(rm_text(p["prompt"], summary_of(p[k])), add_special_tokens=False)["input_ids"])
-               for p in pairs[: 32 * args.steps] for k in ("chosen", "rejected")]
+               for p in pairs[: cfg.batch_size * args.steps] for k in ("chosen", "rejected")]
     from r1lab.runtime.calibrate import calibrate, calibration_line
 
     shared_s, apart_s = statistics.mean(times[True]), statistics.mean(times[False])

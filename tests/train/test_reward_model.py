@@ -99,7 +99,7 @@ def test_pair_scores_share_the_prefix_and_equal_separate_texts(tmp_path, tiny_to
     (apart[0::2] - 2 * apart[1::2]).sum().backward()
     g_apart = [p.grad.clone() for p in model.parameters()]
     with monkeypatch.context() as m:
-        m.setattr(rm, "forward", lambda texts: (_ for _ in ()).throw(AssertionError("fell back")))
+        m.setattr(rm, "_forward_ids", lambda ids: (_ for _ in ()).throw(AssertionError("fell back")))
         model.zero_grad()
         c, r = rm.pair_scores(prompts, chosen, rejected)
         (c - 2 * r).sum().backward()

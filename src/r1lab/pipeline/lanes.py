@@ -2,14 +2,15 @@
 
 The language-reward ablation (``zero_lc``, R1-Zero plus the language reward) and the RL-only controls of
 the distillation finding (``rl_only_<size>``) start from bases that exist before R1-Zero does, and only the
-report reads them. On a CPU the tiny world's small matmuls use two threads poorly (one thread does a GRPO
-step in ~1.5x the time of two; the RL-only control's 0.5M student in ~1.06x), so two processes of one
-thread each get more done than one of two: ``side_lane`` runs those stages and their report evaluations in
-a second process while this one runs R1-Zero, the cold start and their evaluations, each on one thread,
-then waits for it and goes on with every thread.
+report reads them. On a CPU the tiny world's small matmuls use two threads poorly (one thread beside another
+process does a GRPO step in ~1.5x the time of two threads alone; the RL-only control's 0.5M student in
+1.06-1.43x), so two processes of one thread each get more done than one of two: ``side_lane`` runs those
+stages and their report evaluations in a second process while this one runs R1-Zero, the cold start and
+their evaluations, each on half the threads (one each on two cores), then waits for it and goes on with
+every thread.
 
-Which thread count each stage uses is fixed (the lane's stages and the first two of the chain on one,
-everything after on all), so a rerun computes what the first run did. A second process that fails or is
+Which thread count each stage uses is fixed by the machine (the lane's stages and the first two of the
+chain on half, everything after on all), so a rerun computes what the first run did. A second process that fails or is
 stopped leaves its stages resumable: the pipeline calls them again after the lane (skipped when DONE,
 resumed or run here when not) and reports any error the usual way. Its output goes to ``side_lane.log``.
 """
@@ -39,12 +40,11 @@ def side_stages(cfg) -> list[str]:
 def lane_possible(cfg) -> bool:
     """A second lane pays when this process has two or more CPU threads and nothing else shares the
     work: not on an accelerator (``device`` auto picks it) and not under torchrun."""
+    from r1lab.runtime import pick_device
     from r1lab.runtime.dist import world_size
 
     if not cfg.side_lane or not side_stages(cfg) or torch.get_num_threads() < 2 or world_size() > 1:
         return False
-    from r1lab.runtime import pick_device
-
     return all(pick_device(d).type == "cpu" for d in (cfg.zero.device, cfg.distill.rl.device))
 
 

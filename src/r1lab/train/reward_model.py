@@ -86,7 +86,9 @@ class RewardModel:
         The texts run in chunks of similar length (``length_chunks``): the same scores as one right-padded
         batch, without its padding. Preference texts are short and uneven (23-125 tokens, mean 36, on a
         demo's pairs): one padded batch of 64 was half padding."""
-        ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"][-512:] for t in texts]
+        return self._forward_ids([self.tokenizer(t, add_special_tokens=False)["input_ids"][-512:] for t in texts])
+
+    def _forward_ids(self, ids: list[list[int]]) -> torch.Tensor:
         chunks = length_chunks([len(x) for x in ids])
         scores = torch.cat([self._scores([ids[i] for i in chunk]) for chunk in chunks])
         order = torch.tensor([i for chunk in chunks for i in chunk], device=self.device)
@@ -105,7 +107,7 @@ class RewardModel:
         ids = [self.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
         lay = self._pair_layout(ids) if grouped_ok(self.model) and all(len(x) <= 512 for x in ids) else None
         if lay is None or not grouped_fits(self.model, lay[0]):
-            scores = self.forward(texts)
+            scores = self._forward_ids([x[-512:] for x in ids])
         else:
             lay, last = lay
             scores = self.model.score(grouped_forward(self.model, lay).index_select(0, last)).squeeze(-1).float()
